@@ -1,1 +1,20 @@
+//! `sse-digits`: a Server-Sent Events service on actix-web that streams numbered events and
+//! speaks the WHATWG SSE standard completely (ids and `Last-Event-ID` resume, `retry:`,
+//! keep-alive comments, 204 for a finished client).
+//!
+//! Layout:
+//! - [`config`]: the one typed configuration (flags and `SSE_*` environment variables).
+//! - [`sse`]: the wire format, encoder and incremental parser, shared with the load test.
+//! - [`digits`]: request planning (pure) and the event stream.
+//! - [`routes`]: thin HTTP handlers: parse, plan, respond.
+//! - [`telemetry`]: Prometheus metrics and log set-up.
+//! - [`shutdown`]: the signal every stream watches, with a jittered drain window.
+//! - [`startup`]: builds the app on a listener; used by `main`, the tests and the load test.
+
+pub mod config;
+pub mod digits;
+pub mod routes;
+pub mod shutdown;
 pub mod sse;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,385 @@
+//! The digits body: a [`Stream`] of byte chunks that waits for each due time, encodes, and
+//! ends after `bye`, at the plan's `max_duration`, or on shutdown (with a retry hint first).
+//!
+//! One timer per stream serves every deadline (next event, keep-alive, planned close); one
+//! reusable buffer holds the encoded bytes. Per event: an atomic load, a timer reset and two
+//! atomic counter increments.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use tokio::sync::futures::OwnedNotified;
+use tokio::time::{Instant, Sleep};
+
+use super::plan::StreamPlan;
+use crate::shutdown::Shutdown;
+use crate::sse::encode;
+use crate::telemetry::{EndReason, StreamTracker};
+
+/// The name and data of the final event.
+pub const BYE_EVENT: &str = "bye";
+/// The data of the final event.
+pub const BYE_DATA: &str = "bye-bye";
+/// The keep-alive comment.
+pub const KEEPALIVE_COMMENT: &str = "keep-alive";
+
+/// Room for a retry block and a few events before the buffer must grow.
+const INITIAL_BUFFER: usize = 64;
+
+/// A deadline far enough away to mean "never", without overflowing `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// The body of one `/digits` response.
+pub struct DigitsStream {
+    plan: StreamPlan,
+    /// The next id to send.
+    next_id: u64,
+    /// When the stream started: every due time is measured from here (drift-free).
+    started: Instant,
+    /// When bytes last went out, for the keep-alive.
+    last_write: Instant,
+    /// A planned end (max duration or shutdown) and why.
+    close_at: Option<(Instant, EndReason)>,
+    /// The one timer, re-armed for whichever deadline comes first.
+    timer: Pin<Box<Sleep>>,
+    shutdown: Shutdown,
+    /// Registered on the first poll and kept so the task is woken on shutdown; `None` once
+    /// shutdown has been seen.
+    shutdown_waker: Option<Pin<Box<OwnedNotified>>>,
+    /// The retry block goes out with the first event.
+    greeted: bool,
+    done: bool,
+    buf: BytesMut,
+    tracker: StreamTracker,
+}
+
+impl DigitsStream {
+    /// A stream that starts now and follows `plan`.
+    #[must_use]
+    pub fn new(plan: StreamPlan, shutdown: Shutdown, tracker: StreamTracker) -> Self {
+        let started = Instant::now();
+        let close_at = plan
+            .max_duration
+            .map(|limit| (saturating_at(started, limit), EndReason::MaxDuration));
+        let shutdown_waker = Some(Box::pin(shutdown.wake_on_trigger()));
+        Self {
+            next_id: plan.first_id,
+            plan,
+            started,
+            last_write: started,
+            close_at,
+            timer: Box::pin(tokio::time::sleep_until(started)),
+            shutdown,
+            shutdown_waker,
+            greeted: false,
+            done: false,
+            buf: BytesMut::with_capacity(INITIAL_BUFFER),
+            tracker,
+        }
+    }
+
+    /// Notes a shutdown: the stream closes after its share of the drain window.
+    fn watch_shutdown(&mut self, cx: &mut Context<'_>, now: Instant) {
+        let Some(waker) = &mut self.shutdown_waker else {
+            return;
+        };
+        // The first poll registers this task's waker; afterwards the atomic flag is enough
+        // (polling the notifier again would take its lock on every event).
+        let woken = !self.greeted && waker.as_mut().poll(cx).is_ready();
+        if woken || self.shutdown.is_triggered() {
+            self.shutdown_waker = None;
+            let close = saturating_at(now, self.shutdown.close_delay());
+            if self.close_at.is_none_or(|(at, _)| close < at) {
+                self.close_at = Some((close, EndReason::Shutdown));
+            }
+        }
+    }
+
+    /// Encodes whatever is due at `now`, if anything.
+    fn due_chunk(&mut self, now: Instant) -> Option<Bytes> {
+        let mut events = 0;
+        if !self.greeted {
+            self.greeted = true;
+            encode::write_retry(&mut self.buf, self.plan.retry_ms);
+        }
+        if let Some((at, reason)) = self.close_at {
+            if now >= at {
+                // The hint again right before the close: clients reconnect and resume.
+                encode::write_retry(&mut self.buf, self.plan.retry_ms);
+                self.finish(reason);
+                return Some(self.flush(events));
+            }
+        }
+        if now >= self.due(self.next_id) {
+            let id = self.next_id;
+            if self.plan.is_last(id) {
+                encode::write_named_event(&mut self.buf, id, BYE_EVENT, BYE_DATA);
+                self.finish(EndReason::Completed);
+            } else {
+                encode::write_number_event(&mut self.buf, id);
+                self.next_id += 1;
+            }
+            events = 1;
+        } else if self.keepalive_due().is_some_and(|at| now >= at) {
+            encode::write_comment(&mut self.buf, KEEPALIVE_COMMENT);
+        }
+        if self.buf.is_empty() {
+            return None;
+        }
+        self.last_write = now;
+        Some(self.flush(events))
+    }
+
+    fn finish(&mut self, reason: EndReason) {
+        self.done = true;
+        self.tracker.ended(reason);
+    }
+
+    fn flush(&mut self, events: u64) -> Bytes {
+        self.tracker.sent(events, self.buf.len());
+        // The connection copies the chunk and drops it, so the buffer's memory comes back
+        // on the next write: no allocation per event in the steady state.
+        self.buf.split().freeze()
+    }
+
+    fn due(&self, id: u64) -> Instant {
+        saturating_at(self.started, self.plan.due_after_start(id))
+    }
+
+    fn keepalive_due(&self) -> Option<Instant> {
+        self.plan
+            .keepalive
+            .map(|period| saturating_at(self.last_write, period))
+    }
+
+    /// The earliest moment something will be due.
+    fn next_deadline(&self) -> Instant {
+        let mut deadline = self.due(self.next_id);
+        if let Some(keepalive) = self.keepalive_due() {
+            deadline = deadline.min(keepalive);
+        }
+        if let Some((close, _)) = self.close_at {
+            deadline = deadline.min(close);
+        }
+        deadline
+    }
+}
+
+impl Stream for DigitsStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            let now = Instant::now();
+            this.watch_shutdown(cx, now);
+            if let Some(chunk) = this.due_chunk(now) {
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+            let deadline = this.next_deadline();
+            if this.timer.deadline() != deadline {
+                this.timer.as_mut().reset(deadline);
+            }
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+fn saturating_at(from: Instant, after: Duration) -> Instant {
+    from.checked_add(after).unwrap_or_else(|| from + FAR_FUTURE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::digits::plan::{decide, Decision, StreamDefaults};
+    use crate::sse::parse::{OwnedMessageEvent, Parser};
+    use crate::telemetry::Metrics;
+    use futures_util::StreamExt;
+    use std::sync::Arc;
+
+    struct Harness {
+        stream: DigitsStream,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    }
+
+    fn harness(config: Config, query: &str, last_event_id: Option<&str>) -> Harness {
+        let Ok(Decision::Stream(plan)) = decide(
+            query,
+            last_event_id.map(str::as_bytes),
+            &StreamDefaults::from(&config),
+        ) else {
+            panic!("not a stream");
+        };
+        let metrics = Metrics::new(10);
+        let shutdown = Shutdown::new(Duration::from_millis(config.drain_ms));
+        let tracker = metrics.open_stream().unwrap();
+        Harness {
+            stream: DigitsStream::new(plan, shutdown.clone(), tracker),
+            metrics,
+            shutdown,
+        }
+    }
+
+    /// Collects the body with arrival times relative to the start.
+    async fn collect(stream: DigitsStream) -> Vec<(Duration, String)> {
+        let start = Instant::now();
+        stream
+            .map(|chunk| {
+                let text = String::from_utf8(chunk.unwrap().to_vec()).unwrap();
+                (start.elapsed(), text)
+            })
+            .collect()
+            .await
+    }
+
+    fn body(chunks: &[(Duration, String)]) -> String {
+        chunks.iter().map(|(_, text)| text.as_str()).collect()
+    }
+
+    fn events(body: &str) -> Vec<OwnedMessageEvent> {
+        Parser::new().feed_collect(body.as_bytes())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_retry_then_numbers_then_bye_on_a_drift_free_schedule() {
+        let h = harness(Config::default(), "count=4&interval_ms=100", None);
+        let chunks = collect(h.stream).await;
+        assert_eq!(
+            body(&chunks),
+            "retry: 3000\n\nid: 1\ndata: 1\n\nid: 2\ndata: 2\n\nid: 3\ndata: 3\n\n\
+             id: 4\nevent: bye\ndata: bye-bye\n\n"
+        );
+        let times: Vec<u128> = chunks.iter().map(|(t, _)| t.as_millis()).collect();
+        assert_eq!(times, vec![0, 100, 200, 300]);
+        let text = h.metrics.encode();
+        assert!(text.contains("sse_events_sent_total 4\n"), "{text}");
+        assert!(text.contains("reason=\"completed\"} 1"), "{text}");
+        assert_eq!(h.metrics.streams_open(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_gets_every_number_late_and_the_schedule_catches_up() {
+        let h = harness(Config::default(), "count=6&interval_ms=100", None);
+        let mut stream = h.stream;
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            seen.push((start.elapsed().as_millis(), chunk.unwrap()));
+            if seen.len() == 2 {
+                // The reader stalls for 350 ms: events 3..5 fall due meanwhile.
+                tokio::time::sleep(Duration::from_millis(350)).await;
+            }
+        }
+        let text: String = seen
+            .iter()
+            .map(|(_, c)| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        let ids: Vec<String> = events(&text).into_iter().map(|e| e.last_event_id).collect();
+        assert_eq!(ids, ["1", "2", "3", "4", "5", "6"]);
+        let times: Vec<u128> = seen.iter().map(|(t, _)| *t).collect();
+        // 3 and 4 are overdue and go out at once; 5 and 6 are back on the original grid.
+        assert_eq!(times, vec![0, 100, 450, 450, 450, 500]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resumes_after_the_last_event_id() {
+        let h = harness(Config::default(), "count=5&interval_ms=10", Some("2"));
+        let ids: Vec<String> = events(&body(&collect(h.stream).await))
+            .into_iter()
+            .map(|e| e.data)
+            .collect();
+        assert_eq!(ids, ["3", "4", "bye-bye"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keepalive_comments_fill_quiet_time_and_reset_with_each_event() {
+        let config = Config {
+            keepalive_secs: 1,
+            ..Config::default()
+        };
+        let h = harness(config, "count=2&interval_ms=2500", None);
+        let chunks = collect(h.stream).await;
+        let schedule: Vec<(u128, &str)> = chunks
+            .iter()
+            .map(|(t, text)| (t.as_millis(), text.as_str()))
+            .collect();
+        assert_eq!(
+            schedule,
+            vec![
+                (0, "retry: 3000\n\nid: 1\ndata: 1\n\n"),
+                (1000, ": keep-alive\n\n"),
+                (2000, ": keep-alive\n\n"),
+                (2500, "id: 2\nevent: bye\ndata: bye-bye\n\n"),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_duration_ends_with_a_retry_hint() {
+        let h = harness(Config::default(), "interval_ms=400&max_secs=1", None);
+        let chunks = collect(h.stream).await;
+        let last = chunks.last().unwrap();
+        assert_eq!(last.0, Duration::from_secs(1));
+        assert_eq!(last.1, "retry: 3000\n\n");
+        let ids: Vec<String> = events(&body(&chunks)).into_iter().map(|e| e.data).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert!(h.metrics.encode().contains("reason=\"max_duration\"} 1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_wakes_a_sleeping_stream_and_closes_it_within_the_drain_window() {
+        let config = Config {
+            drain_ms: 500,
+            ..Config::default()
+        };
+        let h = harness(config, "interval_ms=3600000", None);
+        let shutdown = h.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            shutdown.trigger();
+        });
+        let chunks = collect(h.stream).await;
+        // The first event, then nothing (keep-alive is 15 s) until the closing hint.
+        assert_eq!(chunks.len(), 2, "{chunks:?}");
+        let (closed_at, hint) = chunks.last().unwrap();
+        assert_eq!(hint, "retry: 3000\n\n");
+        assert!(
+            *closed_at >= Duration::from_secs(10) && *closed_at < Duration::from_millis(10_500),
+            "closed at {closed_at:?}"
+        );
+        assert!(h.metrics.encode().contains("reason=\"shutdown\"} 1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_stream_counts_as_client_gone() {
+        let h = harness(Config::default(), "", None);
+        let mut stream = h.stream;
+        stream.next().await.unwrap().unwrap();
+        assert_eq!(h.metrics.streams_open(), 1);
+        drop(stream);
+        assert_eq!(h.metrics.streams_open(), 0);
+        assert!(h.metrics.encode().contains("reason=\"client_gone\"} 1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_count_of_one_sends_only_bye() {
+        let h = harness(Config::default(), "count=1", None);
+        assert_eq!(
+            body(&collect(h.stream).await),
+            "retry: 3000\n\nid: 1\nevent: bye\ndata: bye-bye\n\n"
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Builds the server on a listener it binds itself (port 0 works, for tests), and stops it
+//! gracefully. `main`, the integration tests and the load test's embedded server all start
+//! the app through [`Application::build`].
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::digits::StreamDefaults;
+use crate::routes::{self, AppState};
+use crate::shutdown::Shutdown;
+use crate::telemetry::Metrics;
+
+/// Connections a worker accepts beyond the stream limit: room for `/metrics`, the page and
+/// the 503 answers to clients over the limit.
+const CONNECTION_HEADROOM: usize = 1024;
+
+/// Pending connections the kernel queues while workers are busy (thousands of clients
+/// connect at once in a load test).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Extra time, past the drain window, that a graceful stop waits for streams to close.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// A built, not yet running, server.
+pub struct Application {
+    server: Server,
+    local_addr: SocketAddr,
+    handle: AppHandle,
+}
+
+/// Stops a running [`Application`] from anywhere; cheap to clone.
+#[derive(Clone)]
+pub struct AppHandle {
+    server: ServerHandle,
+    shutdown: Shutdown,
+    metrics: Arc<Metrics>,
+}
+
+impl Application {
+    /// Binds `config.bind` and prepares the workers.
+    ///
+    /// # Errors
+    /// If the address cannot be bound or the server cannot be set up.
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.bind)
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let local_addr = listener.local_addr()?;
+        let static_dir = config.resolved_static_dir();
+        if !static_dir.join("index.html").is_file() {
+            tracing::warn!(dir = %static_dir.display(), "no index.html in the static folder");
+        }
+        let metrics = Metrics::new(config.max_connections);
+        let shutdown = Shutdown::new(Duration::from_millis(config.drain_ms));
+        let state = web::Data::new(AppState {
+            defaults: StreamDefaults::from(&config),
+            metrics: Arc::clone(&metrics),
+            shutdown: shutdown.clone(),
+        });
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let server = HttpServer::new(move || {
+            let state = state.clone();
+            let static_dir = static_dir.clone();
+            App::new().configure(move |cfg| configure(cfg, state, &static_dir))
+        })
+        .workers(workers)
+        .max_connections(config.max_connections.saturating_add(CONNECTION_HEADROOM))
+        .backlog(LISTEN_BACKLOG)
+        .client_request_timeout(Duration::from_millis(config.request_timeout_ms))
+        .shutdown_timeout((shutdown.drain_window() + STOP_GRACE).as_secs().max(1))
+        // Signals are ours: a stop first drains the streams, see `AppHandle::stop`.
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let handle = AppHandle {
+            server: server.handle(),
+            shutdown,
+            metrics,
+        };
+        tracing::info!(%local_addr, workers, "listening");
+        Ok(Self {
+            server,
+            local_addr,
+            handle,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that stops the server.
+    #[must_use]
+    pub fn handle(&self) -> AppHandle {
+        self.handle.clone()
+    }
+
+    /// Serves until stopped through an [`AppHandle`].
+    ///
+    /// # Errors
+    /// If the server fails while running.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+impl AppHandle {
+    /// Graceful stop: no new connections; every open stream sends a `retry:` hint and
+    /// closes at a random moment within the drain window; then the workers stop.
+    pub async fn stop(&self) {
+        self.server.pause().await;
+        self.shutdown.trigger();
+        let deadline = tokio::time::Instant::now() + self.shutdown.drain_window() + STOP_GRACE;
+        while self.metrics.streams_open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.server.stop(true).await;
+    }
+
+    /// Streams open now.
+    #[must_use]
+    pub fn streams_open(&self) -> i64 {
+        self.metrics.streams_open()
+    }
+}
+
+/// The routes: `/digits`, `/healthz`, `/metrics`, and the static folder at `/`.
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, static_dir: &Path) {
+    cfg.app_data(state)
+        .service(
+            web::resource("/digits")
+                .route(web::get().to(routes::digits::digits))
+                .route(web::head().to(routes::digits::digits))
+                .default_service(web::to(routes::digits::method_not_allowed)),
+        )
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(routes::health::healthz))
+                .route(web::head().to(routes::health::healthz))
+                .default_service(web::to(routes::digits::method_not_allowed)),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(routes::metrics::metrics))
+                .default_service(web::to(routes::digits::method_not_allowed)),
+        )
+        .service(
+            actix_files::Files::new("/", static_dir)
+                .index_file("index.html")
+                .default_handler(web::to(not_found)),
+        );
+}
+
+async fn not_found() -> actix_web::HttpResponse {
+    routes::digits::plain_error(actix_web::http::StatusCode::NOT_FOUND, "not found")
+}

@@ -1,0 +1,251 @@
+//! Metrics (Prometheus text at `/metrics`) and log set-up.
+//!
+//! Per event the stream touches two atomic counters and nothing else: no lock, no label
+//! lookup. Labelled families are only touched once per stream or per rejected request.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Why a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The `bye` event went out.
+    Completed,
+    /// The server's `max_secs` ran out (a retry hint went out).
+    MaxDuration,
+    /// The server is shutting down (a retry hint went out).
+    Shutdown,
+    /// The client went away, or the connection broke, before the stream ended.
+    ClientGone,
+}
+
+impl EndReason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::MaxDuration => "max_duration",
+            Self::Shutdown => "shutdown",
+            Self::ClientGone => "client_gone",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// The server's counters, shared by all workers.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    streams_open: Gauge,
+    streams_started: Counter,
+    streams_ended: Family<ReasonLabel, Counter>,
+    events_sent: Counter,
+    bytes_sent: Counter,
+    rejected: Family<ReasonLabel, Counter>,
+    resumed_past_end: Counter,
+    max_streams: i64,
+}
+
+impl Metrics {
+    /// A fresh set of metrics; at most `max_streams` streams may be open at once.
+    #[must_use]
+    pub fn new(max_streams: usize) -> Arc<Self> {
+        let mut registry = Registry::with_prefix("sse");
+        let streams_open = Gauge::default();
+        let streams_started = Counter::default();
+        let streams_ended = Family::<ReasonLabel, Counter>::default();
+        let events_sent = Counter::default();
+        let bytes_sent = Counter::default();
+        let rejected = Family::<ReasonLabel, Counter>::default();
+        let resumed_past_end = Counter::default();
+        registry.register("streams_open", "Streams open now", streams_open.clone());
+        registry.register(
+            "streams_started",
+            "Streams started",
+            streams_started.clone(),
+        );
+        registry.register(
+            "streams_ended",
+            "Streams ended, by reason",
+            streams_ended.clone(),
+        );
+        registry.register(
+            "events_sent",
+            "Events sent (ids, bye included)",
+            events_sent.clone(),
+        );
+        registry.register(
+            "bytes_sent",
+            "Body bytes handed to the connections",
+            bytes_sent.clone(),
+        );
+        registry.register(
+            "requests_rejected",
+            "Requests refused with 4xx/5xx, by reason",
+            rejected.clone(),
+        );
+        registry.register(
+            "resumed_past_end",
+            "Requests answered 204 because the client had already seen bye",
+            resumed_past_end.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            streams_open,
+            streams_started,
+            streams_ended,
+            events_sent,
+            bytes_sent,
+            rejected,
+            resumed_past_end,
+            max_streams: i64::try_from(max_streams).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// Claims a slot for a new stream, or `None` when `max_streams` are already open.
+    #[must_use]
+    pub fn open_stream(self: &Arc<Self>) -> Option<StreamTracker> {
+        // Claim first, then check: two racing requests can never both take the last slot.
+        if self.streams_open.inc() >= self.max_streams {
+            self.streams_open.dec();
+            self.count_rejection("too_many_streams");
+            return None;
+        }
+        self.streams_started.inc();
+        Some(StreamTracker {
+            metrics: Arc::clone(self),
+            end_reason: EndReason::ClientGone,
+        })
+    }
+
+    /// Streams open now.
+    #[must_use]
+    pub fn streams_open(&self) -> i64 {
+        self.streams_open.get()
+    }
+
+    /// Counts a refused request under a fixed reason label.
+    pub fn count_rejection(&self, reason: &'static str) {
+        self.rejected.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// Counts a 204 answer to a client that had already seen `bye`.
+    pub fn count_resumed_past_end(&self) {
+        self.resumed_past_end.inc();
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// One open stream's share of the metrics; dropping it closes the stream's books, so a
+/// client that vanishes mid-stream is counted too.
+#[derive(Debug)]
+pub struct StreamTracker {
+    metrics: Arc<Metrics>,
+    end_reason: EndReason,
+}
+
+impl StreamTracker {
+    /// Counts `events` events in `bytes` bytes handed to the connection.
+    pub fn sent(&self, events: u64, bytes: usize) {
+        if events > 0 {
+            self.metrics.events_sent.inc_by(events);
+        }
+        self.metrics.bytes_sent.inc_by(bytes as u64);
+    }
+
+    /// Records why the stream ended on the server's own terms.
+    pub fn ended(&mut self, reason: EndReason) {
+        self.end_reason = reason;
+    }
+}
+
+impl Drop for StreamTracker {
+    fn drop(&mut self) {
+        self.metrics.streams_open.dec();
+        self.metrics
+            .streams_ended
+            .get_or_create(&ReasonLabel {
+                reason: self.end_reason.label(),
+            })
+            .inc();
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: `info`). Safe to call more than once.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_gauge_follows_trackers_and_ends_are_counted_by_reason() {
+        let metrics = Metrics::new(10);
+        let mut finished = metrics.open_stream().unwrap();
+        let vanished = metrics.open_stream().unwrap();
+        assert_eq!(metrics.streams_open(), 2);
+        finished.ended(EndReason::Completed);
+        drop(finished);
+        drop(vanished);
+        assert_eq!(metrics.streams_open(), 0);
+        let text = metrics.encode();
+        assert!(
+            text.contains("sse_streams_ended_total{reason=\"completed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sse_streams_ended_total{reason=\"client_gone\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("sse_streams_started_total 2"), "{text}");
+    }
+
+    #[test]
+    fn no_slot_past_the_limit_and_the_refusal_is_counted() {
+        let metrics = Metrics::new(1);
+        let held = metrics.open_stream().unwrap();
+        assert!(metrics.open_stream().is_none());
+        assert_eq!(metrics.streams_open(), 1);
+        drop(held);
+        assert!(metrics.open_stream().is_some());
+        let text = metrics.encode();
+        assert!(
+            text.contains("sse_requests_rejected_total{reason=\"too_many_streams\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn events_and_bytes_add_up() {
+        let metrics = Metrics::new(1);
+        let tracker = metrics.open_stream().unwrap();
+        tracker.sent(1, 15);
+        tracker.sent(0, 14);
+        let text = metrics.encode();
+        assert!(text.contains("sse_events_sent_total 1\n"), "{text}");
+        assert!(text.contains("sse_bytes_sent_total 29\n"), "{text}");
+    }
+}
