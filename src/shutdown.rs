@@ -55,7 +55,6 @@ impl Shutdown {
     /// A future that completes when shutdown is triggered after this call. It is registered
     /// from creation on, so a trigger between creation and first poll is not lost; callers
     /// also check [`Shutdown::is_triggered`] for triggers before the call.
-    #[must_use]
     pub fn wake_on_trigger(&self) -> OwnedNotified {
         Arc::clone(&self.inner.notify).notified_owned()
     }

@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn id_with_line_break_or_nul_is_refused() {
-        for bad in ["1\n2", "1\r2", "1\02", "\r\n"] {
+        for bad in ["1\n2", "1\r2", "1\0", "\r\n"] {
             assert_eq!(
                 Event::default().with_id(bad),
                 Err(EncodeError::InvalidId),

@@ -1,0 +1,498 @@
+//! One EventSource, behaving as a browser's does: GET with `Accept: text/event-stream`, read
+//! the body chunk by chunk through the shared WHATWG parser, reconnect after the `retry:`
+//! delay with `Last-Event-ID`, stop on 204 or after `bye`, give up on a non-200 status or a
+//! wrong content type. It reports what happens to a [`Recorder`]; the load test counts and
+//! times, the command-line client prints.
+//!
+//! The hot path (one chunk, usually one event) takes no lock and allocates nothing here:
+//! the stop check is an atomic load, and the deadline and idle timeout share one timer per
+//! connection that is re-armed only when it fires.
+
+use std::net::IpAddr;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use reqwest::{Client, StatusCode, Url};
+use sse_digits::sse::{MessageEvent, Parser};
+
+/// How an event source behaves where a browser leaves a choice.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Reconnection delay until the server sends a `retry:` hint (browsers use about 3 s).
+    pub default_retry: Duration,
+    /// Longest wait from sending the request to the response headers.
+    pub open_timeout: Duration,
+    /// A connection that delivers no byte at all (not even a keep-alive) for this long is
+    /// taken for dead and reopened.
+    pub idle_timeout: Duration,
+    /// Close our own connection after this many events, then reconnect (exercises resume).
+    pub drop_after: Option<u64>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            default_retry: Duration::from_secs(3),
+            open_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            drop_after: None,
+        }
+    }
+}
+
+/// Why a connection attempt did not open a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing listens there (the server is down or restarting).
+    Refused,
+    /// No connection, or no response headers, in time.
+    Timeout,
+    /// A status other than 200 and 204: the event source gives up.
+    Status(u16),
+    /// A 200 whose content type is not `text/event-stream`: the event source gives up.
+    ContentType(String),
+    /// Any other transport error, described.
+    Other(String),
+}
+
+impl Failure {
+    /// True when a browser reconnects after this failure (a network error), false when it
+    /// closes the event source for good.
+    #[must_use]
+    pub fn reconnects(&self) -> bool {
+        matches!(self, Self::Refused | Self::Timeout | Self::Other(_))
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused => f.write_str("connection refused"),
+            Self::Timeout => f.write_str("timed out"),
+            Self::Status(code) => write!(f, "status {code}"),
+            Self::ContentType(found) => write!(f, "content type {found:?}"),
+            Self::Other(what) => f.write_str(what),
+        }
+    }
+}
+
+/// How an open stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The server ended the body before `bye` (a planned close, a restart, `max_secs`).
+    ServerEnded,
+    /// We closed it after `drop_after` events.
+    Dropped,
+    /// The body broke with an error.
+    ReadError,
+    /// No byte arrived within the idle timeout.
+    IdleTimeout,
+    /// The `bye` event arrived: the stream is complete.
+    Bye,
+    /// The run's deadline came, or the run was cancelled.
+    Stopped,
+}
+
+/// Why the event source stopped for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The `bye` event arrived.
+    Bye,
+    /// The server answered 204 No Content: nothing more to send.
+    NoContent,
+    /// The server answered with a status that makes a browser give up.
+    Status(u16),
+    /// The server answered 200 with another content type.
+    ContentType(String),
+    /// The run's deadline came, or the run was cancelled.
+    Stopped,
+}
+
+/// What an event source reports. Every method has an empty default, so a recorder
+/// implements only what it cares about.
+pub trait Recorder {
+    /// A connection attempt starts; `last_event_id` is sent when not empty.
+    fn connecting(&mut self, _at: Instant, _last_event_id: &str) {}
+    /// The response headers of a stream arrived, `time_to_open` after the request started.
+    fn opened(&mut self, _at: Instant, _time_to_open: Duration) {}
+    /// A connection attempt failed after `elapsed`.
+    fn open_failed(&mut self, _at: Instant, _elapsed: Duration, _failure: &Failure) {}
+    /// An event was dispatched; `at` is the arrival time of the chunk that completed it.
+    fn event(&mut self, _event: MessageEvent<'_>, _at: Instant) {}
+    /// A stream ended; `keepalives` comments arrived on it; `retry_hint` is the server's
+    /// last `retry:` value so far.
+    fn closed(&mut self, _at: Instant, _how: Closed, _keepalives: u64, _retry_hint: Option<u64>) {
+    }
+    /// The reconnection wait is over: `planned` was the delay, `actual` what passed.
+    fn waited(&mut self, _planned: Duration, _actual: Duration) {}
+    /// The event source stopped for good.
+    fn finished(&mut self, _end: &End) {}
+}
+
+/// When every event source of a run must stop: a deadline, or a cancellation.
+#[derive(Debug)]
+pub struct Stop {
+    /// The run's end.
+    deadline: tokio::time::Instant,
+    /// Set when the run is cancelled early (Ctrl-C), checked once per chunk.
+    cancelled: AtomicBool,
+}
+
+impl Stop {
+    /// Stop at `deadline`.
+    #[must_use]
+    pub fn at(deadline: Instant) -> Self {
+        Self {
+            deadline: tokio::time::Instant::from_std(deadline),
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    /// Never stop on time: only [`Stop::cancel`] ends the run (for the command-line client).
+    #[must_use]
+    pub fn never() -> Self {
+        // Far enough to outlive any run, near enough not to overflow an Instant.
+        Self::at(Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600))
+    }
+
+    /// Stop now.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// The deadline.
+    #[must_use]
+    pub fn deadline(&self) -> Instant {
+        self.deadline.into_std()
+    }
+
+    /// True once the deadline has passed or the run was cancelled.
+    #[must_use]
+    pub fn is_over(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) || tokio::time::Instant::now() >= self.deadline
+    }
+
+    /// Sleeps for `delay`, or until the deadline if that comes first; true when the run
+    /// is still on afterwards.
+    pub async fn sleep(&self, delay: Duration) -> bool {
+        let wake = (tokio::time::Instant::now() + delay).min(self.deadline);
+        tokio::time::sleep_until(wake).await;
+        !self.is_over()
+    }
+
+    /// Waits until the run is over (the deadline, or a cancellation noticed within 100 ms).
+    pub async fn wait(&self) {
+        while !self.is_over() {
+            let wake = (tokio::time::Instant::now() + Duration::from_millis(100)).min(self.deadline);
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+}
+
+/// Settings for the shared pool of HTTP clients.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// How many clients to build (each costs about 100 KB; connections do not need one each).
+    pub clients: usize,
+    /// Local addresses to connect from, spread over the clients; empty: the system's choice.
+    pub source_addrs: Vec<IpAddr>,
+    /// Longest wait for a TCP connection.
+    pub connect_timeout: Duration,
+}
+
+/// A small pool of HTTP clients shared by every event source. Clients have connect timeouts
+/// but no total timeout (a stream is meant to last), and keep no idle connections (a stream
+/// is never reused).
+#[derive(Debug, Clone)]
+pub struct ClientPool {
+    /// The clients; the event source of user `i` uses client `i % len`.
+    clients: Vec<Client>,
+}
+
+impl ClientPool {
+    /// Builds the clients.
+    ///
+    /// # Errors
+    /// When reqwest cannot build a client (for example, no TLS or DNS backend).
+    pub fn new(options: &PoolOptions) -> Result<Self, reqwest::Error> {
+        let count = options.clients.max(options.source_addrs.len()).max(1);
+        let clients = (0..count)
+            .map(|i| {
+                let mut builder = Client::builder()
+                    .connect_timeout(options.connect_timeout)
+                    .pool_max_idle_per_host(0)
+                    .tcp_nodelay(true)
+                    .http1_only()
+                    .no_proxy();
+                if !options.source_addrs.is_empty() {
+                    builder =
+                        builder.local_address(options.source_addrs[i % options.source_addrs.len()]);
+                }
+                builder.build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { clients })
+    }
+
+    /// The client for user `index`.
+    #[must_use]
+    pub fn pick(&self, index: usize) -> &Client {
+        &self.clients[index % self.clients.len()]
+    }
+}
+
+/// What one connection attempt led to.
+enum Next {
+    /// Wait the retry delay, then connect again.
+    Reconnect,
+    /// Stop for good.
+    End(End),
+}
+
+/// One event source.
+#[derive(Debug)]
+pub struct EventSource {
+    /// The client its connections go through.
+    client: Client,
+    /// The stream's URL.
+    url: Url,
+    /// Behaviour where a browser leaves a choice.
+    options: ClientOptions,
+    /// Parser state that outlives connections: the last event id and the retry hint.
+    parser: Parser,
+}
+
+impl EventSource {
+    /// An event source for `url` that has not connected yet.
+    #[must_use]
+    pub fn new(client: Client, url: Url, options: ClientOptions) -> Self {
+        Self {
+            client,
+            url,
+            options,
+            parser: Parser::new(),
+        }
+    }
+
+    /// Resume from `id` on the first connection, as if it had been seen before.
+    pub fn resume_from(&mut self, id: &str) {
+        // The parser learns ids only from the wire; feed it one line's worth.
+        let mut line = String::with_capacity(id.len() + 6);
+        line.push_str("id: ");
+        line.push_str(id);
+        line.push_str("\n\n");
+        self.parser.feed(line.as_bytes(), |_| {});
+    }
+
+    /// The last event id seen (sent as `Last-Event-ID` on the next connection).
+    #[must_use]
+    pub fn last_event_id(&self) -> &str {
+        self.parser.last_event_id()
+    }
+
+    /// Runs the event source until it ends for good or `stop` says so.
+    pub async fn run(&mut self, recorder: &mut impl Recorder, stop: &Stop) -> End {
+        let end = loop {
+            if stop.is_over() {
+                break End::Stopped;
+            }
+            match self.connect_and_read(recorder, stop).await {
+                Next::End(end) => break end,
+                Next::Reconnect => {}
+            }
+            let planned = self
+                .parser
+                .retry_ms()
+                .map_or(self.options.default_retry, Duration::from_millis);
+            let started = Instant::now();
+            if !stop.sleep(planned).await {
+                break End::Stopped;
+            }
+            recorder.waited(planned, started.elapsed());
+        };
+        recorder.finished(&end);
+        end
+    }
+
+    async fn connect_and_read(&mut self, recorder: &mut impl Recorder, stop: &Stop) -> Next {
+        let started = Instant::now();
+        recorder.connecting(started, self.parser.last_event_id());
+        let mut request = self
+            .client
+            .get(self.url.clone())
+            .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
+            .header(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if !self.parser.last_event_id().is_empty() {
+            request = request.header("Last-Event-ID", self.parser.last_event_id());
+        }
+        let send = tokio::time::timeout(self.options.open_timeout, request.send());
+        let sent = tokio::select! {
+            sent = send => sent,
+            () = tokio::time::sleep_until(stop.deadline) => return Next::End(End::Stopped),
+        };
+        let response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                let failure = classify(&error);
+                recorder.open_failed(Instant::now(), started.elapsed(), &failure);
+                return Next::Reconnect;
+            }
+            Err(_elapsed) => {
+                recorder.open_failed(Instant::now(), started.elapsed(), &Failure::Timeout);
+                return Next::Reconnect;
+            }
+        };
+        let status = response.status();
+        if status == StatusCode::NO_CONTENT {
+            return Next::End(End::NoContent);
+        }
+        if status != StatusCode::OK {
+            let code = status.as_u16();
+            recorder.open_failed(Instant::now(), started.elapsed(), &Failure::Status(code));
+            return Next::End(End::Status(code));
+        }
+        if !is_event_stream(response.headers().get(CONTENT_TYPE)) {
+            let found = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            let failure = Failure::ContentType(found.clone());
+            recorder.open_failed(Instant::now(), started.elapsed(), &failure);
+            return Next::End(End::ContentType(found));
+        }
+        let opened = Instant::now();
+        recorder.opened(opened, opened - started);
+        self.read_body(response, recorder, stop).await
+    }
+
+    async fn read_body(
+        &mut self,
+        mut response: reqwest::Response,
+        recorder: &mut impl Recorder,
+        stop: &Stop,
+    ) -> Next {
+        self.parser.start_new_stream();
+        let comments_before = self.parser.comments_seen();
+        let mut events = 0u64;
+        let mut last_bytes = tokio::time::Instant::now();
+        let idle = self.options.idle_timeout;
+        // One timer for both the deadline and the idle timeout, re-armed only when it fires.
+        let mut timer = pin!(tokio::time::sleep_until((last_bytes + idle).min(stop.deadline)));
+        let how = loop {
+            tokio::select! {
+                biased;
+                chunk = response.chunk() => match chunk {
+                    Ok(Some(bytes)) => {
+                        let at = Instant::now();
+                        last_bytes = tokio::time::Instant::from_std(at);
+                        let mut bye = false;
+                        self.parser.feed(&bytes, |event| {
+                            events += 1;
+                            bye |= event.event_type == "bye";
+                            recorder.event(event, at);
+                        });
+                        if bye {
+                            break Closed::Bye;
+                        }
+                        if stop.is_over() {
+                            break Closed::Stopped;
+                        }
+                        if self.options.drop_after.is_some_and(|n| events >= n) {
+                            break Closed::Dropped;
+                        }
+                    }
+                    Ok(None) => break Closed::ServerEnded,
+                    Err(_) => break Closed::ReadError,
+                },
+                () = &mut timer => {
+                    if stop.is_over() {
+                        break Closed::Stopped;
+                    }
+                    let idle_until = last_bytes + idle;
+                    if tokio::time::Instant::now() >= idle_until {
+                        break Closed::IdleTimeout;
+                    }
+                    timer.as_mut().reset(idle_until.min(stop.deadline));
+                }
+            }
+        };
+        let keepalives = self.parser.comments_seen() - comments_before;
+        recorder.closed(Instant::now(), how, keepalives, self.parser.retry_ms());
+        match how {
+            Closed::Bye => Next::End(End::Bye),
+            Closed::Stopped => Next::End(End::Stopped),
+            Closed::ServerEnded | Closed::Dropped | Closed::ReadError | Closed::IdleTimeout => {
+                Next::Reconnect
+            }
+        }
+    }
+}
+
+/// True for `text/event-stream`, with or without parameters, in any letter case.
+fn is_event_stream(value: Option<&HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// Names the cause of a failed request from the error's chain.
+fn classify(error: &reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        return Failure::Timeout;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => Failure::Refused,
+                std::io::ErrorKind::TimedOut => Failure::Timeout,
+                kind => Failure::Other(format!("io: {kind}")),
+            };
+        }
+        source = err.source();
+    }
+    if error.is_connect() {
+        Failure::Other("connect".into())
+    } else {
+        Failure::Other("request".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_content_type_check_ignores_parameters_and_case() {
+        let ok = |s: &'static str| is_event_stream(Some(&HeaderValue::from_static(s)));
+        assert!(ok("text/event-stream"));
+        assert!(ok("Text/Event-Stream; charset=utf-8"));
+        assert!(!ok("text/plain"));
+        assert!(!ok("text/event-streams"));
+        assert!(!is_event_stream(None));
+    }
+
+    #[test]
+    fn network_failures_reconnect_and_answers_do_not() {
+        assert!(Failure::Refused.reconnects());
+        assert!(Failure::Timeout.reconnects());
+        assert!(!Failure::Status(500).reconnects());
+        assert!(!Failure::ContentType("text/html".into()).reconnects());
+    }
+
+    #[test]
+    fn resume_from_sets_the_last_event_id() {
+        let client = Client::new();
+        let mut source = EventSource::new(
+            client,
+            Url::parse("http://127.0.0.1:1/").unwrap(),
+            ClientOptions::default(),
+        );
+        source.resume_from("41");
+        assert_eq!(source.last_event_id(), "41");
+    }
+}

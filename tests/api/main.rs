@@ -1,0 +1,8 @@
+//! The app over real sockets on 127.0.0.1:0; one test binary, one `spawn_app` helper.
+
+mod bad_input;
+mod digits;
+mod helpers;
+mod operations;
+mod shutdown;
+mod static_files;

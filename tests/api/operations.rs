@@ -1,0 +1,53 @@
+//! `/healthz`, `/metrics` following a stream's life, and the stream limit.
+
+use crate::helpers::{read_events, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = spawn_app().await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok\n");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_show_an_open_stream_then_zero_after_the_client_leaves() {
+    let app = spawn_app().await;
+    assert_eq!(app.metric("sse_streams_open").await, 0.0);
+    let mut response = app.get("/digits?count=1000").await;
+    read_events(&mut response, 2).await;
+    assert_eq!(app.metric("sse_streams_open").await, 1.0);
+    assert!(app.metric("sse_events_sent_total").await >= 2.0);
+    assert!(app.metric("sse_bytes_sent_total").await > 0.0);
+    drop(response);
+    // The server notices the departure at its next write (20 ms here).
+    app.wait_for_metric("sse_streams_open", |open| open == 0.0)
+        .await;
+    assert_eq!(
+        app.metric("sse_streams_ended_total{reason=\"client_gone\"}")
+            .await,
+        1.0
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn past_max_connections_the_answer_is_503_with_retry_after() {
+    let app = spawn_app_with(|c| c.max_connections = 2).await;
+    let mut first = app.get("/digits?count=1000").await;
+    let mut second = app.get("/digits?count=1000").await;
+    read_events(&mut first, 1).await;
+    read_events(&mut second, 1).await;
+    let refused = app.get("/digits").await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "3");
+    assert_eq!(refused.text().await.unwrap(), "too many open streams\n");
+    drop(first);
+    app.wait_for_metric("sse_streams_open", |open| open < 2.0)
+        .await;
+    let mut admitted = app.get("/digits").await;
+    assert_eq!(read_events(&mut admitted, 1).await[0].data, "1");
+    drop((second, admitted));
+    app.stop().await;
+}
