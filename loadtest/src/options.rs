@@ -1,0 +1,259 @@
+//! The command line: our SSE options beside goose's own, flattened into one clap parser.
+//! Goose keeps its flags (`-H -u -r -s -t -h -V -l -v -q -G -g -R -T -S -E -D` and the
+//! long ones); ours are long-only so they can never collide.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use goose::config::GooseConfiguration;
+
+/// Users when `-u` is not given.
+pub const DEFAULT_USERS: usize = 1000;
+/// Users started per second when neither `-r` nor `-s` is given.
+pub const DEFAULT_RATE: &str = "500";
+/// Run time when `-t` is not given.
+pub const DEFAULT_RUN_TIME: &str = "30s";
+
+/// Load test for sse-digits: each goose user is one browser-like EventSource on /digits.
+///
+/// Without --host, the server runs inside this process on 127.0.0.1 (a free port). With
+/// --host, it targets a running server. See loadtest/README.md for what each figure means.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "loadtest", about, long_about, max_term_width = 100)]
+pub struct Options {
+    /// The SSE options.
+    #[command(flatten)]
+    pub sse: SseOptions,
+    /// Goose's options (users, ramp, run time, reports...).
+    #[command(flatten)]
+    pub goose: GooseConfiguration,
+}
+
+/// How each EventSource behaves and what the run measures and writes.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "SSE load test")]
+pub struct SseOptions {
+    /// Path of the event stream on the host.
+    #[arg(long, default_value = "/digits", value_name = "PATH")]
+    pub path: String,
+
+    /// Milliseconds between events, asked of the server with `interval_ms` (the schedule
+    /// lateness is measured against).
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    pub interval_ms: u64,
+
+    /// Id of the stream's final `bye` event, asked with `count` (default: the server's).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Ask the server to end each stream after this many seconds (`max_secs`), with a
+    /// `retry:` hint: every user reconnects and must resume without loss.
+    #[arg(long, value_name = "SECS")]
+    pub max_secs: Option<u64>,
+
+    /// Each user drops its own connection after N events, then reconnects with
+    /// Last-Event-ID.
+    #[arg(long, value_name = "N")]
+    pub drop_after: Option<u64>,
+
+    /// Reconnection delay before the server sends a `retry:` hint (browsers use 3000).
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub retry_ms: u64,
+
+    /// Longest wait for the TCP connection.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub connect_timeout_ms: u64,
+
+    /// Longest wait from request to response headers.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub open_timeout_ms: u64,
+
+    /// A stream with no byte at all (keep-alives count) for this long is reopened.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub idle_timeout_secs: u64,
+
+    /// A gap between two events of a stream longer than this many intervals (and at least
+    /// one second) is a stall.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub stall_intervals: u32,
+
+    /// Embedded server only: stop it this many seconds into the run and start it again on
+    /// the same port (a restart storm); every user must come back and resume.
+    #[arg(long, value_name = "SECS")]
+    pub restart_at: Option<f64>,
+
+    /// How long the embedded server stays down during --restart-at.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub restart_down_ms: u64,
+
+    /// Embedded server only: its worker threads (0: one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub server_workers: usize,
+
+    /// Local addresses to connect from, as a range (127.0.0.1-127.0.0.8) or a list
+    /// (127.0.0.1,127.0.0.2): one address runs out of ephemeral ports near 28,000
+    /// connections.
+    #[arg(long, value_name = "ADDRS", value_parser = parse_source_addrs)]
+    pub source_addrs: Option<SourceAddrs>,
+
+    /// HTTP clients shared by all users (each costs about 100 KB; at least one per
+    /// source address).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub clients: usize,
+
+    /// External server only: its pid, to report its memory and CPU from /proc.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+
+    /// Print a progress line every N seconds (0: never).
+    #[arg(long, default_value_t = 2, value_name = "SECS")]
+    pub progress_secs: u64,
+
+    /// Write the SSE summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Write each histogram's percentile distribution (HdrHistogram text, µs) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub histograms_dir: Option<PathBuf>,
+
+    /// Write the histograms as an HdrHistogram V2 interval log (one tagged interval each).
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Search for capacity: run steps of rising offered events/s (more users at the same
+    /// interval) and report the highest rate whose lateness p99 stays under
+    /// --capacity-p99-ms with no errors and no loss. Each step runs for -t.
+    #[arg(long)]
+    pub find_capacity: bool,
+
+    /// The lateness p99 bound of --find-capacity.
+    #[arg(long, default_value_t = 50.0, value_name = "MS")]
+    pub capacity_p99_ms: f64,
+
+    /// Offered events/s of the first --find-capacity step.
+    #[arg(long, default_value_t = 10_000, value_name = "RATE")]
+    pub capacity_start: u64,
+
+    /// Each --find-capacity step multiplies the rate by this.
+    #[arg(long, default_value_t = 1.5, value_name = "X")]
+    pub capacity_factor: f64,
+
+    /// The most --find-capacity steps.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub capacity_steps: u32,
+}
+
+impl SseOptions {
+    /// The interval between events.
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    /// The gap between events beyond which a stream counts as stalled.
+    #[must_use]
+    pub fn stall_threshold(&self) -> Duration {
+        (self.interval() * self.stall_intervals).max(Duration::from_secs(1))
+    }
+
+    /// The path with the query that sets the server's schedule for this run.
+    #[must_use]
+    pub fn path_and_query(&self) -> String {
+        let mut query = format!("interval_ms={}", self.interval_ms);
+        if let Some(count) = self.count {
+            query.push_str(&format!("&count={count}"));
+        }
+        if let Some(secs) = self.max_secs {
+            query.push_str(&format!("&max_secs={secs}"));
+        }
+        let sep = if self.path.contains('?') { '&' } else { '?' };
+        format!("{}{sep}{query}", self.path)
+    }
+}
+
+/// Local addresses to spread connections over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceAddrs(pub Vec<IpAddr>);
+
+/// The most addresses a range may name.
+const MAX_SOURCE_ADDRS: u32 = 256;
+
+/// Parses `A-B` (IPv4, inclusive) or `A,B,...`.
+///
+/// # Errors
+/// A message naming what is wrong.
+pub fn parse_source_addrs(text: &str) -> Result<SourceAddrs, String> {
+    if let Some((from, to)) = text.split_once('-') {
+        let from: Ipv4Addr = from.trim().parse().map_err(|e| format!("{from:?}: {e}"))?;
+        let to: Ipv4Addr = to.trim().parse().map_err(|e| format!("{to:?}: {e}"))?;
+        let (a, b) = (u32::from(from), u32::from(to));
+        if b < a {
+            return Err(format!("the range {from}-{to} runs backwards"));
+        }
+        if b - a >= MAX_SOURCE_ADDRS {
+            return Err(format!("the range {from}-{to} holds more than {MAX_SOURCE_ADDRS} addresses"));
+        }
+        return Ok(SourceAddrs((a..=b).map(|n| IpAddr::V4(Ipv4Addr::from(n))).collect()));
+    }
+    text.split(',')
+        .map(|part| part.trim().parse::<IpAddr>().map_err(|e| format!("{part:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()
+        .map(SourceAddrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Options::command().debug_assert();
+    }
+
+    #[test]
+    fn goose_and_sse_flags_parse_side_by_side() {
+        let o = Options::try_parse_from([
+            "loadtest", "-H", "http://127.0.0.1:8080", "-u", "20", "-t", "5s", "--interval-ms",
+            "50", "--drop-after", "7",
+        ])
+        .unwrap();
+        assert_eq!(o.goose.host.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(o.goose.users, Some(20));
+        assert_eq!(o.goose.run_time.as_deref(), Some("5s"));
+        assert_eq!(o.sse.interval_ms, 50);
+        assert_eq!(o.sse.drop_after, Some(7));
+    }
+
+    #[test]
+    fn the_query_sets_the_schedule() {
+        let mut o = Options::try_parse_from(["loadtest"]).unwrap();
+        assert_eq!(o.sse.path_and_query(), "/digits?interval_ms=100");
+        o.sse.count = Some(50);
+        o.sse.max_secs = Some(3);
+        assert_eq!(o.sse.path_and_query(), "/digits?interval_ms=100&count=50&max_secs=3");
+    }
+
+    #[test]
+    fn the_stall_threshold_is_at_least_a_second() {
+        let o = Options::try_parse_from(["loadtest", "--interval-ms", "10"]).unwrap();
+        assert_eq!(o.sse.stall_threshold(), Duration::from_secs(1));
+        let o = Options::try_parse_from(["loadtest", "--interval-ms", "500"]).unwrap();
+        assert_eq!(o.sse.stall_threshold(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn source_addresses_parse_as_a_range_or_a_list() {
+        let range = parse_source_addrs("127.0.0.1-127.0.0.8").unwrap();
+        assert_eq!(range.0.len(), 8);
+        assert_eq!(range.0[7], IpAddr::from([127, 0, 0, 8]));
+        let list = parse_source_addrs("127.0.0.1, 127.0.0.3").unwrap();
+        assert_eq!(list.0, vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([127, 0, 0, 3])]);
+        assert!(parse_source_addrs("127.0.0.8-127.0.0.1").is_err());
+        assert!(parse_source_addrs("127.0.0.1-127.0.9.1").is_err());
+        assert!(parse_source_addrs("nonsense").is_err());
+    }
+}
