@@ -123,8 +123,7 @@ pub trait Recorder {
     fn event(&mut self, _event: MessageEvent<'_>, _at: Instant) {}
     /// A stream ended; `keepalives` comments arrived on it; `retry_hint` is the server's
     /// last `retry:` value so far.
-    fn closed(&mut self, _at: Instant, _how: Closed, _keepalives: u64, _retry_hint: Option<u64>) {
-    }
+    fn closed(&mut self, _at: Instant, _how: Closed, _keepalives: u64, _retry_hint: Option<u64>) {}
     /// The reconnection wait is over: `planned` was the delay, `actual` what passed.
     fn waited(&mut self, _planned: Duration, _actual: Duration) {}
     /// The event source stopped for good.
@@ -185,7 +184,8 @@ impl Stop {
     /// Waits until the run is over (the deadline, or a cancellation noticed within 100 ms).
     pub async fn wait(&self) {
         while !self.is_over() {
-            let wake = (tokio::time::Instant::now() + Duration::from_millis(100)).min(self.deadline);
+            let wake =
+                (tokio::time::Instant::now() + Duration::from_millis(100)).min(self.deadline);
             tokio::time::sleep_until(wake).await;
         }
     }
@@ -380,7 +380,9 @@ impl EventSource {
         let mut last_bytes = tokio::time::Instant::now();
         let idle = self.options.idle_timeout;
         // One timer for both the deadline and the idle timeout, re-armed only when it fires.
-        let mut timer = pin!(tokio::time::sleep_until((last_bytes + idle).min(stop.deadline)));
+        let mut timer = pin!(tokio::time::sleep_until(
+            (last_bytes + idle).min(stop.deadline)
+        ));
         let how = loop {
             tokio::select! {
                 biased;

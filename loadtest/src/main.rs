@@ -1,1 +1,42 @@
-fn main() {}
+//! `cargo run -p loadtest --release`: parse the options, run (or search for capacity),
+//! print and write the results.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use loadtest::{capacity, report, run, Options};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = Options::parse();
+    match main_with(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadtest: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn main_with(options: Options) -> anyhow::Result<()> {
+    if options.sse.find_capacity {
+        let found = capacity::find_capacity(&options).await?;
+        print!("{}", capacity::render(&found));
+        if let Some(path) = &options.sse.summary_json {
+            report::write_json(&found, path)?;
+        }
+        return Ok(());
+    }
+    let summary = run(options.clone()).await?;
+    print!("{}", report::render(&summary));
+    if let Some(path) = &options.sse.summary_json {
+        report::write_json(&summary, path)?;
+    }
+    if let Some(dir) = &options.sse.histograms_dir {
+        report::write_percentile_files(&summary, dir)?;
+    }
+    if let Some(path) = &options.sse.hdr_log {
+        report::write_interval_log(&summary, path)?;
+    }
+    Ok(())
+}

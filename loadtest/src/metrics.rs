@@ -201,7 +201,10 @@ impl Counters {
         } else if self.other_errors.len() < MAX_ERROR_KINDS {
             self.other_errors.insert(kind.to_owned(), n);
         } else {
-            *self.other_errors.entry("(other kinds)".to_owned()).or_default() += n;
+            *self
+                .other_errors
+                .entry("(other kinds)".to_owned())
+                .or_default() += n;
         }
     }
 }
@@ -316,7 +319,10 @@ mod tests {
                     for _ in 0..10 {
                         metrics.with_shard(|s| {
                             s.counters.events += 1;
-                            record(&mut s.histograms.lateness, Duration::from_micros(100 * (t + 1)));
+                            record(
+                                &mut s.histograms.lateness,
+                                Duration::from_micros(100 * (t + 1)),
+                            );
                         });
                     }
                 });
@@ -325,7 +331,10 @@ mod tests {
         let (histograms, counters) = metrics.merged();
         assert_eq!(counters.events, 30);
         assert_eq!(histograms.lateness.len(), 30);
-        assert_eq!(histograms.lateness.max(), histograms.lateness.highest_equivalent(300));
+        assert_eq!(
+            histograms.lateness.max(),
+            histograms.lateness.highest_equivalent(300)
+        );
     }
 
     #[test]

@@ -194,12 +194,20 @@ pub fn parse_source_addrs(text: &str) -> Result<SourceAddrs, String> {
             return Err(format!("the range {from}-{to} runs backwards"));
         }
         if b - a >= MAX_SOURCE_ADDRS {
-            return Err(format!("the range {from}-{to} holds more than {MAX_SOURCE_ADDRS} addresses"));
+            return Err(format!(
+                "the range {from}-{to} holds more than {MAX_SOURCE_ADDRS} addresses"
+            ));
         }
-        return Ok(SourceAddrs((a..=b).map(|n| IpAddr::V4(Ipv4Addr::from(n))).collect()));
+        return Ok(SourceAddrs(
+            (a..=b).map(|n| IpAddr::V4(Ipv4Addr::from(n))).collect(),
+        ));
     }
     text.split(',')
-        .map(|part| part.trim().parse::<IpAddr>().map_err(|e| format!("{part:?}: {e}")))
+        .map(|part| {
+            part.trim()
+                .parse::<IpAddr>()
+                .map_err(|e| format!("{part:?}: {e}"))
+        })
         .collect::<Result<Vec<_>, _>>()
         .map(SourceAddrs)
 }
@@ -217,8 +225,17 @@ mod tests {
     #[test]
     fn goose_and_sse_flags_parse_side_by_side() {
         let o = Options::try_parse_from([
-            "loadtest", "-H", "http://127.0.0.1:8080", "-u", "20", "-t", "5s", "--interval-ms",
-            "50", "--drop-after", "7",
+            "loadtest",
+            "-H",
+            "http://127.0.0.1:8080",
+            "-u",
+            "20",
+            "-t",
+            "5s",
+            "--interval-ms",
+            "50",
+            "--drop-after",
+            "7",
         ])
         .unwrap();
         assert_eq!(o.goose.host.as_deref(), Some("http://127.0.0.1:8080"));
@@ -234,7 +251,10 @@ mod tests {
         assert_eq!(o.sse.path_and_query(), "/digits?interval_ms=100");
         o.sse.count = Some(50);
         o.sse.max_secs = Some(3);
-        assert_eq!(o.sse.path_and_query(), "/digits?interval_ms=100&count=50&max_secs=3");
+        assert_eq!(
+            o.sse.path_and_query(),
+            "/digits?interval_ms=100&count=50&max_secs=3"
+        );
     }
 
     #[test]
@@ -251,7 +271,10 @@ mod tests {
         assert_eq!(range.0.len(), 8);
         assert_eq!(range.0[7], IpAddr::from([127, 0, 0, 8]));
         let list = parse_source_addrs("127.0.0.1, 127.0.0.3").unwrap();
-        assert_eq!(list.0, vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([127, 0, 0, 3])]);
+        assert_eq!(
+            list.0,
+            vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([127, 0, 0, 3])]
+        );
         assert!(parse_source_addrs("127.0.0.8-127.0.0.1").is_err());
         assert!(parse_source_addrs("127.0.0.1-127.0.9.1").is_err());
         assert!(parse_source_addrs("nonsense").is_err());

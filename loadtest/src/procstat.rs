@@ -26,7 +26,10 @@ pub fn sample(pid: Option<u32>) -> std::io::Result<ProcSample> {
     let dir = pid.map_or_else(|| "/proc/self".to_owned(), |pid| format!("/proc/{pid}"));
     let stat = std::fs::read_to_string(format!("{dir}/stat"))?;
     let parsed = parse_stat(&stat).ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{dir}/stat: unexpected format"))
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{dir}/stat: unexpected format"),
+        )
     })?;
     let server_threads_cpu = if pid.is_none() {
         threads_cpu(Path::new("/proc/self/task"), "actix")
@@ -90,7 +93,10 @@ fn threads_cpu(task_dir: &Path, prefix: &str) -> Duration {
 fn ticks(n: u64) -> Duration {
     // SAFETY: sysconf only reads a configuration value.
     let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let per_sec = u64::try_from(per_sec).ok().filter(|&t| t > 0).unwrap_or(100);
+    let per_sec = u64::try_from(per_sec)
+        .ok()
+        .filter(|&t| t > 0)
+        .unwrap_or(100);
     Duration::from_nanos(n.saturating_mul(1_000_000_000) / per_sec)
 }
 

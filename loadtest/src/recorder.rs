@@ -169,7 +169,10 @@ impl Recorder for UserRecorder {
 
     fn opened(&mut self, at: Instant, time_to_open: Duration) {
         self.counters.connections_opened += 1;
-        self.metrics.live.open_streams.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .live
+            .open_streams
+            .fetch_add(1, Ordering::Relaxed);
         self.metrics
             .with_shard(|shard| record(&mut shard.histograms.open, time_to_open));
         self.stalls.start(at);
@@ -242,7 +245,10 @@ impl Recorder for UserRecorder {
     }
 
     fn closed(&mut self, at: Instant, how: Closed, keepalives: u64, retry_hint: Option<u64>) {
-        self.metrics.live.open_streams.fetch_sub(1, Ordering::Relaxed);
+        self.metrics
+            .live
+            .open_streams
+            .fetch_sub(1, Ordering::Relaxed);
         self.counters.keepalives += keepalives;
         if self.stalls.end(at) {
             self.counters.stalls += 1;

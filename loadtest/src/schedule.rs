@@ -136,7 +136,8 @@ impl Schedule {
         let since_anchor = at.saturating_duration_since(anchor_at).as_nanos() as i128;
         let due = (i128::from(id) - i128::from(anchor_id)) * self.interval.as_nanos() as i128;
         let late = since_anchor - due;
-        let magnitude = Duration::from_nanos(u64::try_from(late.unsigned_abs()).unwrap_or(u64::MAX));
+        let magnitude =
+            Duration::from_nanos(u64::try_from(late.unsigned_abs()).unwrap_or(u64::MAX));
         if late >= 0 {
             Lateness::Late(magnitude)
         } else {
@@ -317,7 +318,10 @@ mod tests {
         let mut watch = StallWatch::new(ms(500));
         watch.start(t0);
         assert!(!watch.event(t0 + ms(100)));
-        assert!(!watch.event(t0 + ms(600)), "exactly the threshold is not a stall");
+        assert!(
+            !watch.event(t0 + ms(600)),
+            "exactly the threshold is not a stall"
+        );
         assert!(watch.event(t0 + ms(1200)));
         assert!(!watch.event(t0 + ms(1300)));
     }

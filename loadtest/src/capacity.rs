@@ -1,0 +1,159 @@
+//! The capacity search: runs of rising offered events/s (more users at one interval), each
+//! judged on lateness p99 and cleanliness; the answer is the highest rate that passed.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::options::Options;
+use crate::report::thousands;
+use crate::runner::run;
+use crate::summary::Summary;
+
+/// Pause between steps against an external server, so the previous step's sockets close.
+const BETWEEN_STEPS: Duration = Duration::from_secs(2);
+
+/// One step of the search.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityStep {
+    /// Users in this step.
+    pub users: usize,
+    /// users x events per second per user.
+    pub offered_events_per_sec: f64,
+    /// Events received per second.
+    pub delivered_events_per_sec: f64,
+    /// Lateness median, ms.
+    pub lateness_p50_ms: f64,
+    /// Lateness 99th percentile, ms.
+    pub lateness_p99_ms: f64,
+    /// Largest lateness, ms.
+    pub lateness_max_ms: f64,
+    /// Failed attempts plus broken streams.
+    pub errors: u64,
+    /// Ids lost.
+    pub lost: u64,
+    /// CPU of this process, percent of one core.
+    pub this_process_cpu_percent: f64,
+    /// CPU of the `--server-pid` process, percent of one core.
+    pub server_cpu_percent: Option<f64>,
+    /// p99 under the bound and the run clean.
+    pub passed: bool,
+}
+
+/// The search's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityReport {
+    /// The lateness p99 bound, ms.
+    pub bound_p99_ms: f64,
+    /// Each step run, in order.
+    pub steps: Vec<CapacityStep>,
+    /// The highest offered events/s that passed.
+    pub capacity_events_per_sec: Option<f64>,
+    /// Why the search stopped.
+    pub stopped_because: String,
+}
+
+fn step_of(summary: &Summary, bound_p99_ms: f64) -> CapacityStep {
+    let c = &summary.counters;
+    let l = &summary.latencies.lateness;
+    CapacityStep {
+        users: summary.users,
+        offered_events_per_sec: summary.offered_events_per_sec,
+        delivered_events_per_sec: summary.events_per_sec,
+        lateness_p50_ms: l.p50_ms,
+        lateness_p99_ms: l.p99_ms,
+        lateness_max_ms: l.max_ms,
+        errors: c.failed() + c.read_errors + c.idle_timeouts,
+        lost: c.lost,
+        this_process_cpu_percent: summary.processes.this_process.cpu_percent,
+        server_cpu_percent: summary.processes.server.map(|s| s.cpu_percent),
+        passed: l.p99_ms <= bound_p99_ms && summary.is_clean(),
+    }
+}
+
+/// Runs the search described by the `--capacity-*` options, each step for `-t`.
+///
+/// # Errors
+/// When a step cannot run (see [`run`]).
+pub async fn find_capacity(options: &Options) -> anyhow::Result<CapacityReport> {
+    let sse = &options.sse;
+    let per_user = 1000.0 / sse.interval_ms.max(1) as f64;
+    let mut rate = sse.capacity_start as f64;
+    let mut report = CapacityReport {
+        bound_p99_ms: sse.capacity_p99_ms,
+        steps: Vec::new(),
+        capacity_events_per_sec: None,
+        stopped_because: format!("all {} steps passed", sse.capacity_steps),
+    };
+    for step in 1..=sse.capacity_steps {
+        let users = (rate / per_user).ceil().max(1.0) as usize;
+        let mut step_options = options.clone();
+        step_options.goose.users = Some(users);
+        step_options.goose.no_print_metrics = true;
+        step_options.sse.summary_json = None;
+        eprintln!(
+            "--- capacity step {step}: {users} users x {per_user:.1} events/s = {} offered events/s",
+            thousands(rate.round() as u64)
+        );
+        let summary = match run(step_options).await {
+            Ok(summary) => summary,
+            Err(e) if report.steps.is_empty() => return Err(e),
+            Err(e) => {
+                report.stopped_because = format!("step {step} could not run: {e:#}");
+                break;
+            }
+        };
+        let result = step_of(&summary, sse.capacity_p99_ms);
+        let passed = result.passed;
+        report.steps.push(result);
+        if !passed {
+            report.stopped_because = format!("step {step} failed");
+            break;
+        }
+        report.capacity_events_per_sec = Some(summary.offered_events_per_sec);
+        rate *= sse.capacity_factor;
+        if options.goose.host.is_some() {
+            tokio::time::sleep(BETWEEN_STEPS).await;
+        }
+    }
+    Ok(report)
+}
+
+/// The search as a console table.
+#[must_use]
+pub fn render(report: &CapacityReport) -> String {
+    let mut out = format!(
+        "\n=== Capacity search (lateness p99 bound {} ms, no errors, no loss)\n  {:>7} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>6} {:>7} {:>7}  result\n",
+        report.bound_p99_ms, "users", "offered/s", "deliv./s", "p50 ms", "p99 ms", "max ms", "errors", "lost", "cpu %", "srv %"
+    );
+    for s in &report.steps {
+        let _ = writeln!(
+            out,
+            "  {:>7} {:>10} {:>10} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6} {:>7.0} {:>7}  {}",
+            s.users,
+            thousands(s.offered_events_per_sec.round() as u64),
+            thousands(s.delivered_events_per_sec.round() as u64),
+            s.lateness_p50_ms,
+            s.lateness_p99_ms,
+            s.lateness_max_ms,
+            s.errors,
+            s.lost,
+            s.this_process_cpu_percent,
+            s.server_cpu_percent
+                .map_or("-".to_owned(), |c| format!("{c:.0}")),
+            if s.passed { "pass" } else { "FAIL" }
+        );
+    }
+    let _ =
+        writeln!(
+            out,
+            "  capacity: {} ({})",
+            report.capacity_events_per_sec.map_or(
+                "none of the steps passed".to_owned(),
+                |r| format!("{} events/s", thousands(r.round() as u64))
+            ),
+            report.stopped_because
+        );
+    out
+}

@@ -1,0 +1,33 @@
+//! Load test for `sse-digits`: thousands of browser-like EventSource connections held by
+//! goose users, with lateness, reconnection and loss measured exactly.
+//!
+//! - [`options`]: our flags beside goose's flattened `GooseConfiguration`.
+//! - [`client`]: one EventSource (connect, parse, reconnect with `Last-Event-ID`, the
+//!   204 / status / content-type rules, the deadline), reporting to a [`client::Recorder`];
+//!   used by every goose user and by the `sse-client` binary.
+//! - [`schedule`]: pure bookkeeping of ids (lost, duplicated, out of order) and lateness
+//!   against the drift-free schedule, and stalls.
+//! - [`recorder`]: the load test's recorder, from client reports to counters and samples.
+//! - [`metrics`]: HdrHistograms and counters in per-thread shards, merged at the end.
+//! - [`scenario`]: the goose scenario around the client.
+//! - [`embedded`]: the server started inside this process (and restarted mid-run).
+//! - [`procstat`]: RSS and CPU from `/proc`, the open-files limit and budget.
+//! - [`runner`]: one run from options to [`Summary`]; [`capacity`]: the capacity search.
+//! - [`summary`] and [`report`]: the results as data, console text and files.
+
+pub mod capacity;
+pub mod client;
+pub mod embedded;
+pub mod metrics;
+pub mod options;
+pub mod procstat;
+pub mod recorder;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod schedule;
+pub mod summary;
+
+pub use options::Options;
+pub use runner::run;
+pub use summary::Summary;

@@ -1,0 +1,354 @@
+//! How a run is shown: the progress line while it runs, the console summary at the end,
+//! and the files asked for (JSON summary, percentile distributions, V2 interval log).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2Serializer;
+use hdrhistogram::Histogram;
+
+use crate::summary::{Percentiles, ProcessUsage, Summary};
+
+/// What the progress line shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// The run's planned length (ramp, run time and grace).
+    pub total: Duration,
+    /// Streams open now.
+    pub open_streams: i64,
+    /// Users planned.
+    pub users: usize,
+    /// Events per second since the previous line.
+    pub events_per_sec: f64,
+    /// Events so far.
+    pub events: u64,
+    /// Failed attempts and broken streams so far.
+    pub errors: u64,
+    /// Ids lost so far (known when their event sources finish).
+    pub lost: u64,
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{:>6.1}s / {:.0}s] streams {:>6}/{} | {:>9} events/s | events {:>11} | errors {} | lost {}",
+            self.elapsed.as_secs_f64(),
+            self.total.as_secs_f64(),
+            self.open_streams,
+            self.users,
+            thousands(self.events_per_sec.round() as u64),
+            thousands(self.events),
+            self.errors,
+            self.lost,
+        )
+    }
+}
+
+/// `1234567` as `1,234,567`.
+#[must_use]
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn histogram_row(out: &mut String, name: &str, p: &Percentiles) {
+    let _ = writeln!(
+        out,
+        "  {name:<16}{:>10} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>10.3}",
+        thousands(p.count),
+        p.p50_ms,
+        p.p90_ms,
+        p.p99_ms,
+        p.p999_ms,
+        p.max_ms,
+        p.mean_ms
+    );
+}
+
+fn usage_line(out: &mut String, label: &str, u: &ProcessUsage) {
+    let _ = writeln!(
+        out,
+        "  {label:<15} RSS {:.1} -> peak {:.1} -> after {:.1} MiB ({:.1} KiB per connection); \
+         CPU {:.2} s ({:.0}% of a core, {:.2} µs per event)",
+        u.rss_before_mib,
+        u.rss_peak_mib,
+        u.rss_after_mib,
+        u.rss_per_connection_kib,
+        u.cpu_secs,
+        u.cpu_percent,
+        u.cpu_us_per_event
+    );
+}
+
+/// The console summary.
+#[must_use]
+pub fn render(s: &Summary) -> String {
+    let c = &s.counters;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n=== SSE summary: {} ({})",
+        s.target,
+        if s.embedded {
+            "embedded server"
+        } else {
+            "external server"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  users {} | interval {} ms | offered {} events/s | delivered {} events/s over {:.1} s | peak open streams {}",
+        s.users,
+        s.interval_ms,
+        thousands(s.offered_events_per_sec.round() as u64),
+        thousands(s.events_per_sec.round() as u64),
+        s.elapsed_secs,
+        s.peak_open_streams
+    );
+    let _ = writeln!(
+        out,
+        "\n  {:<16}{:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "ms", "count", "p50", "p90", "p99", "p99.9", "max", "mean"
+    );
+    let l = &s.latencies;
+    histogram_row(&mut out, "open", &l.open);
+    histogram_row(&mut out, "first event", &l.first_event);
+    histogram_row(&mut out, "lateness", &l.lateness);
+    histogram_row(&mut out, "reconnect", &l.reconnect);
+    histogram_row(&mut out, "retry overshoot", &l.retry_overshoot);
+    let _ = writeln!(
+        out,
+        "\n  connections     attempts {} | opened {} | reconnects {} (resumed ok {}, wrong {})",
+        c.connect_attempts, c.connections_opened, c.reconnects, c.resumed_ok, c.resumed_wrong
+    );
+    let _ = writeln!(
+        out,
+        "  failures        refused {} | timeout {} | status {} {:?} | content type {} | other {} {:?} | read errors {} | idle timeouts {}",
+        c.failed_refused,
+        c.failed_timeout,
+        c.failed_status,
+        c.status_codes,
+        c.failed_content_type,
+        c.failed_other,
+        c.other_errors,
+        c.read_errors,
+        c.idle_timeouts
+    );
+    let _ = writeln!(
+        out,
+        "  events          received {} | expected {} | lost {} | duplicated {} | out of order {} | malformed {} | early {} | stalls {}",
+        thousands(c.events),
+        thousands(c.expected),
+        c.lost,
+        c.duplicated,
+        c.out_of_order,
+        c.malformed,
+        thousands(c.early),
+        c.stalls
+    );
+    let _ = writeln!(
+        out,
+        "  endings         bye {} | 204 {} | dropped by client {} | closed by server {} (no retry hint {}) | streaming at the end {} | keep-alives {}",
+        c.completed_bye,
+        c.ended_no_content,
+        c.dropped_by_client,
+        c.closed_by_server,
+        c.closed_without_retry_hint,
+        c.stopped_at_deadline,
+        c.keepalives
+    );
+    let p = &s.processes;
+    let label = if s.embedded {
+        "this process"
+    } else {
+        "load test"
+    };
+    usage_line(&mut out, label, &p.this_process);
+    if let Some(server_cpu) = p.embedded_server_cpu_secs {
+        let _ = writeln!(
+            out,
+            "  {:<15} of that CPU, server threads {:.2} s, load generator {:.2} s",
+            "",
+            server_cpu,
+            (p.this_process.cpu_secs - server_cpu).max(0.0)
+        );
+    }
+    if let Some(server) = &p.server {
+        usage_line(&mut out, "server", server);
+    }
+    if let Some(open) = s.server_streams_after {
+        let _ = writeln!(
+            out,
+            "  {:<15} server streams still open after the run: {open}",
+            ""
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  open files      limit {} (hard {})",
+        s.file_limit.soft, s.file_limit.hard
+    );
+    let _ = writeln!(
+        out,
+        "  result          {}",
+        if s.is_clean() {
+            "clean: no loss, duplicate, reorder, malformed event or connection error"
+        } else {
+            "NOT CLEAN: see the counters above"
+        }
+    );
+    out
+}
+
+/// Writes the summary as pretty JSON.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_json(summary: &impl serde::Serialize, path: &Path) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(summary)?;
+    std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// HdrHistogram's percentile distribution text (values in ms), which HdrHistogram's
+/// plotter reads.
+#[must_use]
+pub fn percentile_distribution(h: &Histogram<u64>) -> String {
+    let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    let mut total = 0u64;
+    for v in h.iter_quantiles(5) {
+        total += v.count_since_last_iteration();
+        let q = v.quantile_iterated_to();
+        let value = v.value_iterated_to() as f64 / 1000.0;
+        if q < 1.0 {
+            let _ = writeln!(
+                out,
+                "{value:12.3} {q:14.12} {total:10} {:14.2}",
+                1.0 / (1.0 - q)
+            );
+        } else {
+            let _ = writeln!(out, "{value:12.3} {q:14.12} {total:10}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]",
+        h.mean() / 1000.0,
+        h.stdev() / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "#[Max     = {:12.3}, Total count    = {:12}]",
+        h.max() as f64 / 1000.0,
+        h.len()
+    );
+    let _ = writeln!(
+        out,
+        "#[Buckets = {:12}, SubBuckets     = {:12}]",
+        h.buckets(),
+        h.distinct_values()
+    );
+    out
+}
+
+/// Writes `<name>.hgrm` for each histogram into `dir`.
+///
+/// # Errors
+/// When the folder or a file cannot be written.
+pub fn write_percentile_files(summary: &Summary, dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, h) in summary.histograms.iter() {
+        let path = dir.join(format!("{name}.hgrm"));
+        std::fs::write(&path, percentile_distribution(h))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes every histogram as one tagged interval of an HdrHistogram V2 interval log
+/// (values in µs), covering the run.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_interval_log(summary: &Summary, path: &Path) -> anyhow::Result<()> {
+    let started = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(summary.started_unix_secs);
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let mut serializer = V2Serializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .add_comment("sse-digits load test; values in microseconds")
+        .with_start_time(started)
+        .with_base_time(started)
+        .begin_log_with(&mut file, &mut serializer)?;
+    let length = Duration::from_secs_f64(summary.elapsed_secs);
+    for (name, h) in summary.histograms.iter() {
+        log.write_histogram(h, Duration::ZERO, length, Tag::new(name))
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    drop(log);
+    file.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{new_histogram, record};
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn the_progress_line_shows_what_a_person_follows() {
+        let line = Progress {
+            elapsed: Duration::from_millis(12_340),
+            total: Duration::from_secs(33),
+            open_streams: 998,
+            users: 1000,
+            events_per_sec: 9_980.4,
+            events: 119_760,
+            errors: 2,
+            lost: 0,
+        }
+        .to_string();
+        assert_eq!(
+            line,
+            "[  12.3s / 33s] streams    998/1000 |     9,980 events/s | events     119,760 | errors 2 | lost 0"
+        );
+    }
+
+    #[test]
+    fn the_percentile_distribution_ends_at_the_max_and_counts_everything() {
+        let mut h = new_histogram();
+        for ms in 1..=1000u64 {
+            record(&mut h, Duration::from_millis(ms));
+        }
+        let text = percentile_distribution(&h);
+        assert!(text.starts_with("       Value     Percentile"));
+        assert!(text.contains("Total count    =         1000"), "{text}");
+        let last_row = text
+            .lines()
+            .rfind(|l| !l.starts_with('#') && !l.is_empty())
+            .unwrap();
+        assert!(last_row.contains("1.000000000000"), "{last_row}");
+    }
+}

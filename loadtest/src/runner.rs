@@ -1,0 +1,403 @@
+//! One load-test run from options to [`Summary`]: resolve goose's settings, check the
+//! open-files budget, start the embedded server (unless `--host`), run goose with the
+//! scenario, watch progress and process figures, then merge everything.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, bail, Context as _};
+use goose::client::GooseClientBuilder;
+use goose::config::GooseConfiguration;
+use goose::GooseAttack;
+use sse_digits::config::Config;
+use tokio::sync::{oneshot, Mutex};
+
+use crate::client::{ClientOptions, ClientPool, PoolOptions, Stop};
+use crate::embedded::EmbeddedServer;
+use crate::metrics::Metrics;
+use crate::options::{Options, SseOptions, DEFAULT_RATE, DEFAULT_RUN_TIME, DEFAULT_USERS};
+use crate::procstat::{self, ProcSample};
+use crate::report::Progress;
+use crate::scenario::{scenario, RunContext};
+use crate::summary::{Latencies, ProcessUsage, Processes, Summary};
+
+/// Time past goose's planned end before every event source stops: goose notices its run
+/// time on a half-second tick, and users it has told to exit should not start again.
+const GRACE: Duration = Duration::from_secs(1);
+/// How often the monitor checks the killswitch and the open-stream count.
+const MONITOR_TICK: Duration = Duration::from_millis(200);
+/// How long to wait after the run for the embedded server's streams to close.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// Goose settings this run resolved, with our defaults where the command line had none.
+struct Plan {
+    /// Goose's configuration, ready for `initialize_with_config`.
+    goose: GooseConfiguration,
+    /// Users.
+    users: usize,
+    /// Time to start every user.
+    ramp: Duration,
+    /// Time every user runs once all have started.
+    run_time: Duration,
+}
+
+fn plan(goose: &GooseConfiguration) -> anyhow::Result<Plan> {
+    let mut goose = goose.clone();
+    if goose.iterations.is_some() {
+        bail!("--iterations does not apply: each user holds one EventSource for the whole run (use -t)");
+    }
+    let users = *goose.users.get_or_insert(DEFAULT_USERS);
+    if goose.increase_rate.is_none() && goose.increase_time.is_none() {
+        goose.increase_rate = Some(DEFAULT_RATE.to_owned());
+    }
+    let run_time = goose
+        .run_time
+        .get_or_insert_with(|| DEFAULT_RUN_TIME.to_owned())
+        .clone();
+    let run_time = timespan(&run_time, "-t")?;
+    let ramp = match (&goose.increase_time, &goose.increase_rate) {
+        (Some(time), _) => timespan(time, "-s")?,
+        (None, Some(rate)) => {
+            let rate: f64 = rate
+                .parse()
+                .ok()
+                .filter(|r: &f64| *r > 0.0)
+                .ok_or_else(|| anyhow!("-r {rate:?} is not a positive rate"))?;
+            Duration::from_secs_f64(users as f64 / rate)
+        }
+        (None, None) => Duration::ZERO,
+    };
+    // Our own progress line replaces goose's telnet controller and per-user chatter.
+    goose.no_telnet = true;
+    goose.no_reset_metrics = true;
+    if goose.quiet == 0 && goose.verbose == 0 {
+        goose.quiet = 1;
+    }
+    Ok(Plan {
+        goose,
+        users,
+        ramp,
+        run_time,
+    })
+}
+
+fn timespan(text: &str, flag: &str) -> anyhow::Result<Duration> {
+    goose::util::parse_timespan(text)
+        .map(|secs| Duration::from_secs(secs as u64))
+        .ok_or_else(|| anyhow!("{flag} {text:?} is not a time such as 30s or 2m"))
+}
+
+/// The embedded server's configuration: loopback, a free port, the run's schedule.
+#[must_use]
+pub fn embedded_config(sse: &SseOptions) -> Config {
+    Config {
+        bind: ([127, 0, 0, 1], 0).into(),
+        interval_ms: sse.interval_ms,
+        workers: sse.server_workers,
+        ..Config::default()
+    }
+}
+
+/// Runs the load test once.
+///
+/// # Errors
+/// When the options are inconsistent, the open-files budget is too small, the embedded
+/// server cannot start, or goose fails.
+pub async fn run(options: Options) -> anyhow::Result<Summary> {
+    let sse = options.sse.clone();
+    let plan = plan(&options.goose)?;
+    let embedded = plan.goose.host.is_none();
+    if sse.restart_at.is_some() && !embedded {
+        bail!(
+            "--restart-at needs the embedded server (it cannot restart a server given by --host)"
+        );
+    }
+    let file_limit = procstat::raise_nofile_limit().context("raising the open-files limit")?;
+    procstat::check_file_budget(plan.users as u64, embedded, file_limit)
+        .map_err(anyhow::Error::msg)?;
+
+    let mut goose = plan.goose;
+    let server = if embedded {
+        let server = EmbeddedServer::start(embedded_config(&sse))?;
+        goose.host = Some(server.url());
+        Some(server)
+    } else {
+        None
+    };
+    let host = goose.host.clone().unwrap_or_default();
+    let target = format!("{}{}", host.trim_end_matches('/'), sse.path_and_query());
+
+    let metrics = Metrics::new();
+    let total = plan.ramp + plan.run_time + GRACE;
+    let started = Instant::now();
+    let started_wall = SystemTime::now();
+    let stop = Arc::new(Stop::at(started + total));
+    let context = Arc::new(RunContext {
+        pool: ClientPool::new(&PoolOptions {
+            clients: sse.clients,
+            source_addrs: sse.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
+            connect_timeout: Duration::from_millis(sse.connect_timeout_ms),
+        })?,
+        metrics: Arc::clone(&metrics),
+        stop: Arc::clone(&stop),
+        client: ClientOptions {
+            default_retry: Duration::from_millis(sse.retry_ms),
+            open_timeout: Duration::from_millis(sse.open_timeout_ms),
+            idle_timeout: Duration::from_secs(sse.idle_timeout_secs),
+            drop_after: sse.drop_after,
+        },
+        path_and_query: sse.path_and_query(),
+        request_name: sse.path.clone(),
+        interval: sse.interval(),
+        stall_threshold: sse.stall_threshold(),
+    });
+
+    let before_self = procstat::sample(None)?;
+    let before_server = sse
+        .server_pid
+        .map(|pid| procstat::sample(Some(pid)))
+        .transpose()?;
+    // A Ctrl-C of an earlier run in this process must not stop this one.
+    goose::reset_killswitch();
+    let (done_tx, done_rx) = oneshot::channel();
+    let monitor = tokio::spawn(monitor(
+        MonitorArgs {
+            metrics: Arc::clone(&metrics),
+            stop: Arc::clone(&stop),
+            started,
+            total,
+            users: plan.users,
+            progress_every: Duration::from_secs(sse.progress_secs),
+            server_pid: sse.server_pid,
+        },
+        done_rx,
+    ));
+    let server = Arc::new(Mutex::new(server));
+    let restarter = sse.restart_at.map(|at| {
+        tokio::spawn(restart_after(
+            Arc::clone(&server),
+            Duration::from_secs_f64(at.max(0.0)),
+            Duration::from_millis(sse.restart_down_ms),
+            Arc::clone(&stop),
+        ))
+    });
+
+    let attack = GooseAttack::initialize_with_config(goose)
+        .map_err(|e| anyhow!("goose: {e}"))?
+        .set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
+        .map_err(|e| anyhow!("goose: {e}"))?
+        .register_scenario(scenario(Arc::clone(&context)));
+    let result = attack.execute().await;
+    // Anything still waiting for the end ends now.
+    stop.cancel();
+    let elapsed = started.elapsed();
+    let _ = done_tx.send(());
+    let peaks = monitor.await.context("the monitor task panicked")?;
+    if let Some(restarter) = restarter {
+        restarter.await.context("the restart task panicked")??;
+    }
+    result.map_err(|e| anyhow!("goose: {e}"))?;
+
+    let server = server.lock().await.take();
+    let server_streams_after = match &server {
+        Some(server) => {
+            let settle_until = Instant::now() + SETTLE;
+            while server.streams_open() > 0 && Instant::now() < settle_until {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Some(server.streams_open())
+        }
+        None => None,
+    };
+    let after_self = procstat::sample(None)?;
+    let after_server = sse
+        .server_pid
+        .map(|pid| procstat::sample(Some(pid)))
+        .transpose()?;
+    if let Some(server) = server {
+        server.stop().await?;
+    }
+
+    let (histograms, counters) = metrics.merged();
+    let connections = u64::try_from(peaks.open_streams.max(0)).unwrap_or(0);
+    let usage = |before: ProcSample, peak: u64, after: ProcSample| {
+        ProcessUsage::from_samples(
+            before,
+            peak.max(before.rss_bytes),
+            after,
+            after.cpu.saturating_sub(before.cpu),
+            connections,
+            counters.events,
+            elapsed,
+        )
+    };
+    let processes = Processes {
+        this_process: usage(before_self, peaks.rss_self, after_self),
+        server: before_server
+            .zip(after_server)
+            .map(|(b, a)| usage(b, peaks.rss_server, a)),
+        embedded_server_cpu_secs: embedded.then(|| {
+            after_self
+                .server_threads_cpu
+                .saturating_sub(before_self.server_threads_cpu)
+                .as_secs_f64()
+        }),
+    };
+    Ok(Summary {
+        target,
+        started_unix_secs: started_wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64(),
+        embedded,
+        users: plan.users,
+        interval_ms: sse.interval_ms,
+        offered_events_per_sec: plan.users as f64 * 1000.0 / sse.interval_ms.max(1) as f64,
+        elapsed_secs: elapsed.as_secs_f64(),
+        events_per_sec: counters.events as f64 / elapsed.as_secs_f64().max(1e-9),
+        peak_open_streams: peaks.open_streams,
+        server_streams_after,
+        file_limit,
+        latencies: Latencies::of(&histograms),
+        counters,
+        processes,
+        histograms,
+    })
+}
+
+/// Stops the embedded server `at` into the run, keeps it down for `down`, starts it again.
+async fn restart_after(
+    server: Arc<Mutex<Option<EmbeddedServer>>>,
+    at: Duration,
+    down: Duration,
+    stop: Arc<Stop>,
+) -> anyhow::Result<()> {
+    if !stop.sleep(at).await {
+        return Ok(());
+    }
+    let mut slot = server.lock().await;
+    if let Some(running) = slot.take() {
+        eprintln!(
+            "--- restarting the embedded server (down for {} ms)",
+            down.as_millis()
+        );
+        *slot = Some(running.restart(down).await?);
+    }
+    Ok(())
+}
+
+/// What the monitor watches.
+struct MonitorArgs {
+    metrics: Arc<Metrics>,
+    stop: Arc<Stop>,
+    started: Instant,
+    total: Duration,
+    users: usize,
+    progress_every: Duration,
+    server_pid: Option<u32>,
+}
+
+/// The highest figures the monitor saw.
+#[derive(Debug, Default)]
+struct Peaks {
+    /// Streams open at once.
+    open_streams: i64,
+    /// This process's RSS, bytes.
+    rss_self: u64,
+    /// The `--server-pid` process's RSS, bytes.
+    rss_server: u64,
+}
+
+/// Until `done`: turns goose's killswitch (Ctrl-C) into a stop, tracks peaks (streams
+/// every tick, RSS every second) and prints the progress line.
+async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) -> Peaks {
+    let mut peaks = Peaks::default();
+    let mut tick = tokio::time::interval(MONITOR_TICK);
+    let mut ticks = 0u64;
+    let mut last_print = (Instant::now(), 0u64);
+    let live = &args.metrics.live;
+    let sample_rss = |peaks: &mut Peaks| {
+        if let Ok(s) = procstat::sample(None) {
+            peaks.rss_self = peaks.rss_self.max(s.rss_bytes);
+        }
+        if let Some(Ok(s)) = args.server_pid.map(|pid| procstat::sample(Some(pid))) {
+            peaks.rss_server = peaks.rss_server.max(s.rss_bytes);
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut done => break,
+        }
+        ticks += 1;
+        if goose::is_killswitch_triggered() {
+            args.stop.cancel();
+        }
+        let open = live.open_streams.load(std::sync::atomic::Ordering::Relaxed);
+        peaks.open_streams = peaks.open_streams.max(open);
+        if ticks % 5 == 0 {
+            sample_rss(&mut peaks);
+        }
+        if !args.progress_every.is_zero() && last_print.0.elapsed() >= args.progress_every {
+            let events = live.events.load(std::sync::atomic::Ordering::Relaxed);
+            let dt = last_print.0.elapsed().as_secs_f64();
+            let line = Progress {
+                elapsed: args.started.elapsed(),
+                total: args.total,
+                open_streams: open,
+                users: args.users,
+                events_per_sec: (events - last_print.1) as f64 / dt,
+                events,
+                errors: live.errors.load(std::sync::atomic::Ordering::Relaxed),
+                lost: live.lost.load(std::sync::atomic::Ordering::Relaxed),
+            };
+            eprintln!("{line}");
+            last_print = (Instant::now(), events);
+        }
+    }
+    sample_rss(&mut peaks);
+    peaks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn plan_of(args: &[&str]) -> anyhow::Result<Plan> {
+        let options =
+            Options::try_parse_from(std::iter::once("loadtest").chain(args.iter().copied()))?;
+        plan(&options.goose)
+    }
+
+    #[test]
+    fn defaults_fill_what_the_command_line_left_out() {
+        let p = plan_of(&[]).unwrap();
+        assert_eq!(p.users, DEFAULT_USERS);
+        assert_eq!(p.run_time, Duration::from_secs(30));
+        assert_eq!(p.ramp, Duration::from_secs(2));
+        assert!(p.goose.no_telnet && p.goose.no_reset_metrics);
+    }
+
+    #[test]
+    fn the_ramp_follows_the_rate_or_the_time() {
+        assert_eq!(
+            plan_of(&["-u", "100", "-r", "50"]).unwrap().ramp,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            plan_of(&["-u", "100", "-s", "7s"]).unwrap().ramp,
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            plan_of(&["-t", "2m"]).unwrap().run_time,
+            Duration::from_secs(120)
+        );
+    }
+
+    #[test]
+    fn iterations_are_refused_with_a_reason() {
+        let err = plan_of(&["--iterations", "3"]).err().unwrap().to_string();
+        assert!(err.contains("one EventSource"), "{err}");
+    }
+}

@@ -1,0 +1,253 @@
+//! The result of a run: counters, histogram percentiles and process figures, as one serde
+//! value (the JSON summary, and what the gate of a later issue reads).
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::metrics::{Counters, Histograms};
+use crate::procstat::{FileLimit, ProcSample};
+
+/// Percentiles of one histogram, in milliseconds (µs resolution).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Samples recorded.
+    pub count: u64,
+    /// Smallest sample.
+    pub min_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Largest sample.
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    /// The percentiles of `h` (all zero when it is empty).
+    #[must_use]
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            count: h.len(),
+            min_ms: ms(h.min()),
+            mean_ms: h.mean() / 1000.0,
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// Percentiles of every histogram of the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Latencies {
+    /// Request to response headers.
+    pub open: Percentiles,
+    /// Response headers to the connection's first event.
+    pub first_event: Percentiles,
+    /// Arrival minus scheduled time, per event.
+    pub lateness: Percentiles,
+    /// End of a connection to the first event of the next.
+    pub reconnect: Percentiles,
+    /// Reconnection wait waited minus the delay planned from the hint.
+    pub retry_overshoot: Percentiles,
+}
+
+impl Latencies {
+    /// Percentiles of each of `h`.
+    #[must_use]
+    pub fn of(h: &Histograms) -> Self {
+        Self {
+            open: Percentiles::of(&h.open),
+            first_event: Percentiles::of(&h.first_event),
+            lateness: Percentiles::of(&h.lateness),
+            reconnect: Percentiles::of(&h.reconnect),
+            retry_overshoot: Percentiles::of(&h.retry_overshoot),
+        }
+    }
+}
+
+/// Memory and CPU of one process over the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ProcessUsage {
+    /// RSS before the users started, MiB.
+    pub rss_before_mib: f64,
+    /// Highest RSS seen (sampled every second), MiB.
+    pub rss_peak_mib: f64,
+    /// RSS after the run, once streams had closed, MiB.
+    pub rss_after_mib: f64,
+    /// (peak - before) / peak open streams, KiB.
+    pub rss_per_connection_kib: f64,
+    /// CPU seconds (user + system) used during the run.
+    pub cpu_secs: f64,
+    /// `cpu_secs` over the run's wall time, percent of one core.
+    pub cpu_percent: f64,
+    /// `cpu_secs` per event received, microseconds.
+    pub cpu_us_per_event: f64,
+}
+
+impl ProcessUsage {
+    /// Usage from three samples, the connections held at the peak, the events received and
+    /// the wall time.
+    #[must_use]
+    pub fn from_samples(
+        before: ProcSample,
+        peak_rss: u64,
+        after: ProcSample,
+        cpu: Duration,
+        connections: u64,
+        events: u64,
+        wall: Duration,
+    ) -> Self {
+        const MIB: f64 = 1024.0 * 1024.0;
+        let grown = peak_rss.saturating_sub(before.rss_bytes) as f64;
+        let cpu_secs = cpu.as_secs_f64();
+        Self {
+            rss_before_mib: before.rss_bytes as f64 / MIB,
+            rss_peak_mib: peak_rss as f64 / MIB,
+            rss_after_mib: after.rss_bytes as f64 / MIB,
+            rss_per_connection_kib: if connections == 0 {
+                0.0
+            } else {
+                grown / 1024.0 / connections as f64
+            },
+            cpu_secs,
+            cpu_percent: if wall.is_zero() {
+                0.0
+            } else {
+                100.0 * cpu_secs / wall.as_secs_f64()
+            },
+            cpu_us_per_event: if events == 0 {
+                0.0
+            } else {
+                cpu_secs * 1e6 / events as f64
+            },
+        }
+    }
+}
+
+/// Processes measured during the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Processes {
+    /// This process: the load test, and the server too when it is embedded.
+    pub this_process: ProcessUsage,
+    /// The external server given by `--server-pid`.
+    pub server: Option<ProcessUsage>,
+    /// Embedded only: CPU seconds of the server's threads (named `actix*`) during the run;
+    /// the rest of `this_process.cpu_secs` is the load generator's.
+    pub embedded_server_cpu_secs: Option<f64>,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The stream's URL.
+    pub target: String,
+    /// When the run started, seconds since the Unix epoch.
+    pub started_unix_secs: f64,
+    /// True when the server ran inside this process.
+    pub embedded: bool,
+    /// Goose users (one event source each).
+    pub users: usize,
+    /// The schedule's interval, ms.
+    pub interval_ms: u64,
+    /// users x events per second per user.
+    pub offered_events_per_sec: f64,
+    /// Wall time from the first user's start to the end of the run, s.
+    pub elapsed_secs: f64,
+    /// Events received per second of `elapsed_secs`.
+    pub events_per_sec: f64,
+    /// Most streams open at once (sampled every second).
+    pub peak_open_streams: i64,
+    /// Embedded only: streams the server still had open after the run.
+    pub server_streams_after: Option<i64>,
+    /// The open-files limit in force.
+    pub file_limit: FileLimit,
+    /// Every counter.
+    pub counters: Counters,
+    /// Every histogram's percentiles.
+    pub latencies: Latencies,
+    /// Memory and CPU.
+    pub processes: Processes,
+    /// The merged histograms, for the percentile and interval-log files.
+    #[serde(skip)]
+    pub histograms: Histograms,
+}
+
+impl Summary {
+    /// True when nothing was lost, duplicated, out of order or malformed, and no
+    /// connection failed or broke.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        let c = &self.counters;
+        c.lost == 0
+            && c.duplicated == 0
+            && c.out_of_order == 0
+            && c.malformed == 0
+            && c.failed() == 0
+            && c.read_errors == 0
+            && c.idle_timeouts == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{new_histogram, record};
+
+    #[test]
+    fn percentiles_are_in_milliseconds() {
+        let mut h = new_histogram();
+        for ms in 1..=100u64 {
+            record(&mut h, Duration::from_millis(ms));
+        }
+        let p = Percentiles::of(&h);
+        assert_eq!(p.count, 100);
+        assert!((p.p50_ms - 50.0).abs() < 0.1, "{p:?}");
+        assert!((p.p99_ms - 99.0).abs() < 0.1, "{p:?}");
+        assert!((p.max_ms - 100.0).abs() < 0.1, "{p:?}");
+    }
+
+    #[test]
+    fn an_empty_histogram_reads_as_zeros() {
+        assert_eq!(Percentiles::of(&new_histogram()), Percentiles::default());
+    }
+
+    #[test]
+    fn usage_per_connection_and_per_event() {
+        let mib = 1024 * 1024;
+        let before = ProcSample {
+            rss_bytes: 10 * mib,
+            ..ProcSample::default()
+        };
+        let after = ProcSample {
+            rss_bytes: 12 * mib,
+            ..ProcSample::default()
+        };
+        let u = ProcessUsage::from_samples(
+            before,
+            30 * mib,
+            after,
+            Duration::from_secs(2),
+            1000,
+            1_000_000,
+            Duration::from_secs(10),
+        );
+        assert!((u.rss_per_connection_kib - 20.48).abs() < 1e-9, "{u:?}");
+        assert!((u.cpu_percent - 20.0).abs() < 1e-9);
+        assert!((u.cpu_us_per_event - 2.0).abs() < 1e-9);
+    }
+}
