@@ -21,7 +21,14 @@ pub const DEFAULT_RUN_TIME: &str = "30s";
 /// Without --host, the server runs inside this process on 127.0.0.1 (a free port). With
 /// --host, it targets a running server. See loadtest/README.md for what each figure means.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "loadtest", about, long_about, max_term_width = 100)]
+// A repeated option keeps its last value, as in goose's own parser.
+#[command(
+    name = "loadtest",
+    about,
+    long_about,
+    max_term_width = 100,
+    args_override_self = true
+)]
 pub struct Options {
     /// The SSE options.
     #[command(flatten)]
@@ -87,6 +94,11 @@ pub struct SseOptions {
     /// How long the embedded server stays down during --restart-at.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub restart_down_ms: u64,
+
+    /// Embedded server only: the `retry:` hint it sends, in ms (so reconnection tests need
+    /// not wait the default 3 s).
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub server_retry_ms: u64,
 
     /// Embedded server only: its worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_name = "N")]

@@ -15,6 +15,8 @@ use crate::schedule::{IdVerdict, Lateness, Schedule, Sequence, StallWatch};
 
 /// Lateness samples buffered before they go to the shard: one lock per batch, not per event.
 const SAMPLE_BATCH: usize = 32;
+/// How stale the live event count may get before it is published for the progress line.
+const LIVE_EVERY: Duration = Duration::from_millis(500);
 /// Connection attempts remembered for goose's request table.
 const MAX_OPENS: usize = 1000;
 
@@ -46,6 +48,8 @@ pub struct UserRecorder {
     samples: Vec<Duration>,
     /// Events not yet added to the live figure.
     live_events: u64,
+    /// When the live figure was last updated by this recorder.
+    live_published: Option<Instant>,
     /// When the current stream opened, until its first event.
     awaiting_first_event: Option<Instant>,
     /// When the previous stream ended, until the next stream's first event.
@@ -76,6 +80,7 @@ impl UserRecorder {
             counters: Counters::default(),
             samples: Vec::with_capacity(SAMPLE_BATCH),
             live_events: 0,
+            live_published: None,
             awaiting_first_event: None,
             reconnecting_since: None,
             resume_at: None,
@@ -241,6 +246,13 @@ impl Recorder for UserRecorder {
         }
         if self.samples.len() >= SAMPLE_BATCH {
             self.flush();
+        }
+        if self
+            .live_published
+            .is_none_or(|published| at.saturating_duration_since(published) >= LIVE_EVERY)
+        {
+            self.live_published = Some(at);
+            self.flush_live();
         }
     }
 

@@ -94,6 +94,7 @@ pub fn embedded_config(sse: &SseOptions) -> Config {
         bind: ([127, 0, 0, 1], 0).into(),
         interval_ms: sse.interval_ms,
         workers: sse.server_workers,
+        retry_ms: sse.server_retry_ms,
         ..Config::default()
     }
 }

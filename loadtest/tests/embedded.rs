@@ -1,0 +1,155 @@
+//! The load test run programmatically, at small scale, against the real server embedded in
+//! the test process on 127.0.0.1: tens of users, a few seconds, a 50 ms schedule.
+
+use std::time::Duration;
+
+use clap::Parser as _;
+use loadtest::embedded::EmbeddedServer;
+use loadtest::runner::embedded_config;
+use loadtest::{run, Options, Summary};
+
+/// Goose keeps process-wide state (its killswitch, its log): one load test at a time.
+static GOOSE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Lateness this far above the schedule would mean a broken measurement or server, even on
+/// a busy two-core machine.
+const SANE_P99_MS: f64 = 500.0;
+
+async fn load_test(extra: &[&str]) -> Summary {
+    let _one_at_a_time = GOOSE.lock().await;
+    let mut args = vec![
+        "loadtest",
+        "-u",
+        "20",
+        "-r",
+        "100",
+        "-t",
+        "3s",
+        "-q",
+        "--no-print-metrics",
+        "--progress-secs",
+        "0",
+        "--interval-ms",
+        "50",
+        "--server-retry-ms",
+        "100",
+    ];
+    args.extend_from_slice(extra);
+    run(Options::try_parse_from(args).unwrap()).await.unwrap()
+}
+
+fn assert_nothing_lost(s: &Summary) {
+    let c = &s.counters;
+    assert!(c.events > 0, "{c:?}");
+    assert_eq!(c.lost, 0, "{c:?}");
+    assert_eq!(c.duplicated, 0, "{c:?}");
+    assert_eq!(c.out_of_order, 0, "{c:?}");
+    assert_eq!(c.malformed, 0, "{c:?}");
+    assert_eq!(c.expected, c.events, "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_run_is_clean_and_on_time() {
+    let s = load_test(&[]).await;
+    assert!(s.embedded);
+    assert_nothing_lost(&s);
+    let c = &s.counters;
+    assert!(s.is_clean(), "{c:?}");
+    assert_eq!(c.connections_opened, 20);
+    assert_eq!(c.stopped_at_deadline, 20, "every user streams to the end");
+    assert_eq!(s.peak_open_streams, 20);
+    assert_eq!(s.server_streams_after, Some(0));
+    // Three seconds at 20 events/s per user, less ramp-up: well over a thousand.
+    assert!(c.events > 1000, "{c:?}");
+    let lateness = &s.latencies.lateness;
+    assert!(lateness.count > 1000);
+    assert!(lateness.p99_ms < SANE_P99_MS, "{lateness:?}");
+    assert_eq!(s.latencies.first_event.count, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_the_server_ends_are_resumed_without_loss() {
+    let s = load_test(&["--max-secs", "1"]).await;
+    assert_nothing_lost(&s);
+    let c = &s.counters;
+    assert!(c.closed_by_server >= 20, "{c:?}");
+    assert_eq!(c.closed_without_retry_hint, 0);
+    assert!(c.reconnects >= 20, "{c:?}");
+    assert_eq!(c.resumed_ok, c.reconnects, "{c:?}");
+    assert_eq!(c.resumed_wrong, 0);
+    assert!(s.latencies.reconnect.count >= 20);
+    // The server's hint is 100 ms: a reconnect takes that plus a little.
+    assert!(
+        s.latencies.reconnect.p50_ms >= 100.0,
+        "{:?}",
+        s.latencies.reconnect
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_the_client_drops_are_resumed_without_loss() {
+    let s = load_test(&["--drop-after", "10"]).await;
+    assert_nothing_lost(&s);
+    let c = &s.counters;
+    assert!(c.dropped_by_client >= 20, "{c:?}");
+    assert_eq!(c.resumed_ok, c.reconnects, "{c:?}");
+    assert_eq!(c.failed(), 0, "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_user_comes_back_after_a_restart() {
+    let s = load_test(&[
+        "--restart-at",
+        "1.5",
+        "--restart-down-ms",
+        "300",
+        "-t",
+        "4s",
+    ])
+    .await;
+    assert_nothing_lost(&s);
+    let c = &s.counters;
+    // Each user was told to go (a retry hint, then the end), came back and resumed.
+    assert!(c.closed_by_server >= 20, "{c:?}");
+    assert!(c.resumed_ok >= 20, "{c:?}");
+    assert_eq!(c.resumed_wrong, 0, "{c:?}");
+    assert_eq!(
+        c.stopped_at_deadline, 20,
+        "every user streams to the end: {c:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_embedded_connections_are_refused_before_starting() {
+    let err = run(Options::try_parse_from(["loadtest", "-u", "1000000"]).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("connections fit"), "{err}");
+    assert!(err.contains("--host"), "{err}");
+}
+
+/// The command-line client prints what a Node EventSource client prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_client_prints_each_event() {
+    let sse: loadtest::options::SseOptions = Options::try_parse_from(["loadtest"]).unwrap().sse;
+    let server = EmbeddedServer::start(embedded_config(&sse)).unwrap();
+    let url = format!("{}/digits?interval_ms=10&count=4", server.url());
+    let output = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-client"))
+            .arg(&url)
+            .output(),
+    )
+    .await
+    .expect("sse-client ended within 10 s")
+    .unwrap();
+    server.stop().await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout,
+        "Event: open\nEvent: message, data: 1\nEvent: message, data: 2\n\
+         Event: message, data: 3\nEvent: bye, data: bye-bye\n"
+    );
+}

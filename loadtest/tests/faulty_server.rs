@@ -1,0 +1,272 @@
+//! The load test's counters must catch a broken server: a tiny hand-written HTTP server on
+//! 127.0.0.1 answers with SSE bodies that skip, repeat or reorder ids, end without a
+//! `retry:` hint, resume at the wrong id, or answer with the wrong status or content type.
+//! Every run is bounded by its own deadline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop};
+use loadtest::metrics::{Counters, Metrics};
+use loadtest::recorder::UserRecorder;
+use loadtest::{run, Options};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Goose keeps process-wide state (its killswitch, its log): one load test at a time.
+static GOOSE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The longest a faulty connection is held open.
+const HOLD_AT_MOST: Duration = Duration::from_secs(10);
+
+/// What the faulty server answers to a request that carried `Last-Event-ID` (or none).
+struct Answer {
+    /// The whole response: status line, headers, body.
+    bytes: String,
+    /// Keep the connection open after writing (until the client leaves), or close it.
+    hold: bool,
+}
+
+fn sse(body: &str, hold: bool) -> Answer {
+    Answer {
+        bytes: format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
+             connection: close\r\n\r\n{body}"
+        ),
+        hold,
+    }
+}
+
+fn no_content() -> Answer {
+    Answer {
+        bytes: "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".into(),
+        hold: false,
+    }
+}
+
+/// `id: N\ndata: N\n\n` for each id.
+fn events(ids: &[u64]) -> String {
+    ids.iter()
+        .map(|id| format!("id: {id}\ndata: {id}\n\n"))
+        .collect()
+}
+
+type Respond = dyn Fn(Option<u64>) -> Answer + Send + Sync;
+
+/// Starts the faulty server on 127.0.0.1 (a free port); it lives as long as the test's
+/// runtime.
+async fn faulty_server(
+    respond: impl Fn(Option<u64>) -> Answer + Send + Sync + 'static,
+) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let respond: Arc<Respond> = Arc::new(respond);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(serve(socket, Arc::clone(&respond)));
+        }
+    });
+    addr
+}
+
+async fn serve(mut socket: TcpStream, respond: Arc<Respond>) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let last_event_id = head
+        .lines()
+        .find_map(|line| line.strip_prefix("last-event-id:"))
+        .and_then(|v| v.trim().parse().ok());
+    let answer = respond(last_event_id);
+    if socket.write_all(answer.bytes.as_bytes()).await.is_err() {
+        return;
+    }
+    if answer.hold {
+        // Until the client closes (read returns 0 or fails), bounded.
+        let _ = tokio::time::timeout(HOLD_AT_MOST, socket.read(&mut buf)).await;
+    }
+    let _ = socket.shutdown().await;
+}
+
+/// Runs the whole load test (goose and all) against `addr` with a few users.
+async fn load_test(addr: SocketAddr, extra: &[&str]) -> loadtest::Summary {
+    let _one_at_a_time = GOOSE.lock().await;
+    let host = format!("http://{addr}");
+    let mut args = vec![
+        "loadtest",
+        "-H",
+        &host,
+        "-u",
+        "5",
+        "-r",
+        "100",
+        "-t",
+        "2s",
+        "-q",
+        "--no-print-metrics",
+        "--progress-secs",
+        "0",
+        "--interval-ms",
+        "50",
+    ];
+    args.extend_from_slice(extra);
+    run(Options::try_parse_from(args).unwrap()).await.unwrap()
+}
+
+/// Runs one event source (no goose) against `addr` for at most `secs`.
+async fn one_source(addr: SocketAddr, options: ClientOptions, secs: u64) -> (End, Counters) {
+    let metrics = Metrics::new();
+    let stop = Stop::at(Instant::now() + Duration::from_secs(secs));
+    let pool = ClientPool::new(&PoolOptions {
+        clients: 1,
+        source_addrs: Vec::new(),
+        connect_timeout: Duration::from_secs(2),
+    })
+    .unwrap();
+    let url = format!("http://{addr}/digits").parse().unwrap();
+    let mut recorder = UserRecorder::new(
+        Arc::clone(&metrics),
+        1,
+        Duration::from_millis(50),
+        Duration::from_secs(1),
+    );
+    let mut source = EventSource::new(pool.pick(0).clone(), url, options);
+    let end = source.run(&mut recorder, &stop).await;
+    recorder.finish();
+    (end, metrics.merged().1)
+}
+
+fn quick_retry() -> ClientOptions {
+    ClientOptions {
+        default_retry: Duration::from_millis(100),
+        ..ClientOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_test_counts_a_skipped_and_a_repeated_id() {
+    let addr = faulty_server(|_| {
+        let body = format!("retry: 100\n\n{}", events(&[1, 2, 4, 5, 5, 6]));
+        sse(&body, true)
+    })
+    .await;
+    let s = load_test(addr, &[]).await;
+    let c = &s.counters;
+    assert_eq!(c.connections_opened, 5);
+    assert_eq!(c.events, 30);
+    assert_eq!(c.expected, 30, "ids 1..=6 for each of 5 users");
+    assert_eq!(c.lost, 5, "id 3, once per user");
+    assert_eq!(c.duplicated, 5, "id 5 twice, once per user");
+    assert_eq!(c.out_of_order, 0);
+    assert_eq!(c.failed(), 0);
+    assert!(!s.is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_test_counts_streams_that_end_without_a_retry_hint() {
+    let addr = faulty_server(|last_event_id| match last_event_id {
+        // The first connection gets three events and an unannounced close...
+        None => sse(&events(&[1, 2, 3]), false),
+        // ...and the reconnection is told there is nothing more.
+        Some(_) => no_content(),
+    })
+    .await;
+    let s = load_test(addr, &["--retry-ms", "100"]).await;
+    let c = &s.counters;
+    assert_eq!(c.events, 15);
+    assert_eq!(c.lost, 0);
+    assert_eq!(c.closed_by_server, 5);
+    assert_eq!(c.closed_without_retry_hint, 5);
+    assert_eq!(c.reconnects, 5);
+    assert_eq!(c.ended_no_content, 5);
+    assert_eq!(c.stopped_at_deadline, 0);
+}
+
+#[tokio::test]
+async fn an_id_that_arrives_late_is_out_of_order_not_lost() {
+    let addr =
+        faulty_server(|_| sse(&format!("retry: 100\n\n{}", events(&[1, 3, 2, 4])), true)).await;
+    let (end, c) = one_source(addr, quick_retry(), 1).await;
+    assert_eq!(end, End::Stopped);
+    assert_eq!((c.events, c.expected), (4, 4));
+    assert_eq!((c.out_of_order, c.lost, c.duplicated), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn a_reconnection_resumed_at_the_wrong_id_is_caught() {
+    let addr = faulty_server(|last_event_id| match last_event_id {
+        None => sse(&format!("retry: 50\n\n{}", events(&[1, 2, 3])), false),
+        // Asked to resume after 3, it starts again at 2.
+        Some(_) => sse(&events(&[2, 3, 4]), true),
+    })
+    .await;
+    let (_, c) = one_source(addr, quick_retry(), 2).await;
+    assert_eq!(c.reconnects, 1);
+    assert_eq!((c.resumed_ok, c.resumed_wrong), (0, 1));
+    assert_eq!(c.duplicated, 2);
+    assert_eq!(c.lost, 0);
+}
+
+#[tokio::test]
+async fn a_silent_stream_is_a_stall() {
+    let addr = faulty_server(|_| {
+        // The first event at once, then nothing: the stall shows at the deadline.
+        sse(&format!("retry: 100\n\n{}", events(&[1])), true)
+    })
+    .await;
+    let (_, c) = one_source(addr, quick_retry(), 2).await;
+    assert_eq!(c.events, 1);
+    assert_eq!(c.stalls, 1);
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_ends_the_event_source() {
+    let addr = faulty_server(|_| Answer {
+        bytes: "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nid: 1\ndata: 1\n\n"
+            .into(),
+        hold: false,
+    })
+    .await;
+    let (end, c) = one_source(addr, quick_retry(), 2).await;
+    assert_eq!(end, End::ContentType("text/plain".into()));
+    assert_eq!(
+        (c.failed_content_type, c.connect_attempts, c.events),
+        (1, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn an_error_status_ends_the_event_source_and_is_counted_by_code() {
+    let addr = faulty_server(|_| Answer {
+        bytes: "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            .into(),
+        hold: false,
+    })
+    .await;
+    let (end, c) = one_source(addr, quick_retry(), 2).await;
+    assert_eq!(end, End::Status(503));
+    assert_eq!(c.status_codes.get(&503), Some(&1));
+    assert_eq!(c.connect_attempts, 1);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_until_the_deadline() {
+    // Bind and drop: nothing listens on this port any more.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (end, c) = one_source(addr, quick_retry(), 1).await;
+    assert_eq!(end, End::Stopped);
+    assert!(c.failed_refused >= 3, "{c:?}");
+    assert_eq!(c.failed_refused, c.connect_attempts);
+}
