@@ -255,12 +255,6 @@ pub fn percentile_distribution(h: &Histogram<u64>) -> String {
         h.max() as f64 / 1000.0,
         h.len()
     );
-    let _ = writeln!(
-        out,
-        "#[Buckets = {:12}, SubBuckets     = {:12}]",
-        h.buckets(),
-        h.distinct_values()
-    );
     out
 }
 
