@@ -8,6 +8,8 @@
 
 pub mod encode;
 pub mod parse;
+#[cfg(test)]
+mod proptests;
 
 pub use encode::{EncodeError, Event};
 pub use parse::{MessageEvent, Parser};
