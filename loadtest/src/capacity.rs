@@ -21,7 +21,7 @@ pub struct CapacityStep {
     pub users: usize,
     /// users x events per second per user.
     pub offered_events_per_sec: f64,
-    /// Events received per second.
+    /// Events received per second while all streams were open (else over the whole run).
     pub delivered_events_per_sec: f64,
     /// Lateness median, ms.
     pub lateness_p50_ms: f64,
@@ -60,7 +60,9 @@ fn step_of(summary: &Summary, bound_p99_ms: f64) -> CapacityStep {
     CapacityStep {
         users: summary.users,
         offered_events_per_sec: summary.offered_events_per_sec,
-        delivered_events_per_sec: summary.events_per_sec,
+        delivered_events_per_sec: summary
+            .steady_events_per_sec
+            .unwrap_or(summary.events_per_sec),
         lateness_p50_ms: l.p50_ms,
         lateness_p99_ms: l.p99_ms,
         lateness_max_ms: l.max_ms,

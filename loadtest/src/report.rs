@@ -111,10 +111,12 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "  users {} | interval {} ms | offered {} events/s | delivered {} events/s over {:.1} s | peak open streams {}",
+        "  users {} | interval {} ms | offered {} events/s | delivered {} events/s with all streams open ({} over all {:.1} s) | peak open streams {}",
         s.users,
         s.interval_ms,
         thousands(s.offered_events_per_sec.round() as u64),
+        s.steady_events_per_sec
+            .map_or("-".to_owned(), |r| thousands(r.round() as u64)),
         thousands(s.events_per_sec.round() as u64),
         s.elapsed_secs,
         s.peak_open_streams

@@ -256,6 +256,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         offered_events_per_sec: plan.users as f64 * 1000.0 / sse.interval_ms.max(1) as f64,
         elapsed_secs: elapsed.as_secs_f64(),
         events_per_sec: counters.events as f64 / elapsed.as_secs_f64().max(1e-9),
+        steady_events_per_sec: peaks.steady_events_per_sec,
         peak_open_streams: peaks.open_streams,
         server_streams_after,
         file_limit,
@@ -307,6 +308,8 @@ struct Peaks {
     rss_self: u64,
     /// The `--server-pid` process's RSS, bytes.
     rss_server: u64,
+    /// Events per second while every user had a stream open.
+    steady_events_per_sec: Option<f64>,
 }
 
 /// Until `done`: turns goose's killswitch (Ctrl-C) into a stop, tracks peaks (streams
@@ -317,6 +320,8 @@ async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) -> Peaks {
     let mut ticks = 0u64;
     let mut last_print = (Instant::now(), 0u64);
     let live = &args.metrics.live;
+    // (when, events) at the first and the last tick with every user's stream open.
+    let mut steady: Option<((Instant, u64), (Instant, u64))> = None;
     let sample_rss = |peaks: &mut Peaks| {
         if let Ok(s) = procstat::sample(None) {
             peaks.rss_self = peaks.rss_self.max(s.rss_bytes);
@@ -336,6 +341,13 @@ async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) -> Peaks {
         }
         let open = live.open_streams.load(std::sync::atomic::Ordering::Relaxed);
         peaks.open_streams = peaks.open_streams.max(open);
+        if usize::try_from(open).is_ok_and(|open| open >= args.users) {
+            let now = (
+                Instant::now(),
+                live.events.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            steady = Some(steady.map_or((now, now), |(first, _)| (first, now)));
+        }
         if ticks % 5 == 0 {
             sample_rss(&mut peaks);
         }
@@ -357,6 +369,10 @@ async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) -> Peaks {
         }
     }
     sample_rss(&mut peaks);
+    peaks.steady_events_per_sec = steady.and_then(|((t0, e0), (t1, e1))| {
+        let secs = (t1 - t0).as_secs_f64();
+        (secs >= 1.0).then(|| (e1 - e0) as f64 / secs)
+    });
     peaks
 }
 

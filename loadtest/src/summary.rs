@@ -170,6 +170,9 @@ pub struct Summary {
     pub elapsed_secs: f64,
     /// Events received per second of `elapsed_secs`.
     pub events_per_sec: f64,
+    /// Events received per second while every user had a stream open (at least a second of
+    /// it), from the live counts; `None` when that never lasted a second.
+    pub steady_events_per_sec: Option<f64>,
     /// Most streams open at once (sampled every second).
     pub peak_open_streams: i64,
     /// Embedded only: streams the server still had open after the run.

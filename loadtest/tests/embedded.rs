@@ -65,6 +65,11 @@ async fn a_small_run_is_clean_and_on_time() {
     assert!(lateness.count > 1000);
     assert!(lateness.p99_ms < SANE_P99_MS, "{lateness:?}");
     assert_eq!(s.latencies.first_event.count, 20);
+    // 20 users at 20 events/s each: 400 offered.
+    let steady = s
+        .steady_events_per_sec
+        .expect("all streams were open for over a second");
+    assert!((300.0..=500.0).contains(&steady), "{steady}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
