@@ -122,15 +122,13 @@ impl Application {
 }
 
 impl AppHandle {
-    /// Graceful stop: no new connections; every open stream sends a `retry:` hint and
-    /// closes at a random moment within the drain window; then the workers stop.
+    /// Graceful stop: the listener closes at once (new clients are refused, so they retry
+    /// elsewhere or after the restart instead of waiting in an accept queue nobody reads);
+    /// every open stream sends a `retry:` hint and closes at a random moment within the
+    /// drain window; the workers stop once their connections are gone.
     pub async fn stop(&self) {
-        self.server.pause().await;
         self.shutdown.trigger();
-        let deadline = tokio::time::Instant::now() + self.shutdown.drain_window() + STOP_GRACE;
-        while self.metrics.streams_open() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        // Closes the listener now; waits for the workers (bounded by the shutdown timeout).
         self.server.stop(true).await;
     }
 

@@ -18,6 +18,7 @@
 pub mod capacity;
 pub mod client;
 pub mod embedded;
+pub mod gate;
 pub mod metrics;
 pub mod options;
 pub mod procstat;

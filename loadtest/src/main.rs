@@ -27,6 +27,7 @@ async fn main_with(options: Options) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let gate = options.gate.resolve()?;
     let summary = run(options.clone()).await?;
     print!("{}", report::render(&summary));
     if let Some(path) = &options.sse.summary_json {
@@ -37,6 +38,19 @@ async fn main_with(options: Options) -> anyhow::Result<()> {
     }
     if let Some(path) = &options.sse.hdr_log {
         report::write_interval_log(&summary, path)?;
+    }
+    if let Some(thresholds) = gate {
+        let source = options.gate.file.as_ref().map_or_else(
+            || "thresholds from flags".to_owned(),
+            |path| path.display().to_string(),
+        );
+        let verdict = thresholds.check(&summary);
+        print!("{}", verdict.render(&source));
+        anyhow::ensure!(
+            verdict.passed(),
+            "gate failed: {}",
+            verdict.failures().join("; ")
+        );
     }
     Ok(())
 }

@@ -36,6 +36,9 @@ pub struct Options {
     /// Goose's options (users, ramp, run time, reports...).
     #[command(flatten)]
     pub goose: GooseConfiguration,
+    /// Pass/fail thresholds.
+    #[command(flatten)]
+    pub gate: crate::gate::GateOptions,
 }
 
 /// How each EventSource behaves and what the run measures and writes.

@@ -21,6 +21,10 @@ async fn stop_sends_each_stream_a_retry_hint_and_ends_it_within_the_drain_window
     let handle = app.handle.clone();
     let started = Instant::now();
     let stopping = tokio::spawn(async move { handle.stop().await });
+    // New clients are refused during the drain, not left waiting in an accept queue.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = tokio::net::TcpStream::connect(app.addr).await;
+    assert!(refused.is_err(), "a new connection was accepted while draining");
     for response in streams {
         let (text, _) = read_all_events(response).await;
         assert!(text.ends_with("retry: 3000\n\n"), "{text}");
