@@ -23,7 +23,7 @@ pub struct CapacityStep {
     pub offered_events_per_sec: f64,
     /// Events received per second while all streams were open (else over the whole run).
     pub delivered_events_per_sec: f64,
-    /// Lateness median, ms.
+    /// Lateness median once every user was connected (else over the run), ms.
     pub lateness_p50_ms: f64,
     /// Lateness 99th percentile, ms.
     pub lateness_p99_ms: f64,
@@ -56,7 +56,12 @@ pub struct CapacityReport {
 
 fn step_of(summary: &Summary, bound_p99_ms: f64) -> CapacityStep {
     let c = &summary.counters;
-    let l = &summary.latencies.lateness;
+    // Judge the steady state (every user connected); the ramp-up is connection setup.
+    let l = if summary.latencies.lateness_steady.count > 0 {
+        &summary.latencies.lateness_steady
+    } else {
+        &summary.latencies.lateness
+    };
     CapacityStep {
         users: summary.users,
         offered_events_per_sec: summary.offered_events_per_sec,

@@ -225,6 +225,8 @@ impl ClientPool {
                     .pool_max_idle_per_host(0)
                     .tcp_nodelay(true)
                     .http1_only()
+                    // Streams are never compressed; no Accept-Encoding, no decoder layer.
+                    .no_gzip()
                     .no_proxy();
                 if !options.source_addrs.is_empty() {
                     builder =
@@ -446,6 +448,7 @@ fn classify(error: &reqwest::Error) -> Failure {
     if error.is_timeout() {
         return Failure::Timeout;
     }
+    let mut innermost: &(dyn std::error::Error + 'static) = error;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
@@ -455,13 +458,18 @@ fn classify(error: &reqwest::Error) -> Failure {
                 kind => Failure::Other(format!("io: {kind}")),
             };
         }
+        innermost = err;
         source = err.source();
     }
-    if error.is_connect() {
-        Failure::Other("connect".into())
+    // No I/O error underneath (hyper's own, such as a connection closed before the
+    // response): its message names the cause.
+    let stage = if error.is_connect() {
+        "connect"
     } else {
-        Failure::Other("request".into())
-    }
+        "request"
+    };
+    let cause: String = innermost.to_string().chars().take(80).collect();
+    Failure::Other(format!("{stage}: {cause}"))
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -40,6 +40,9 @@ pub struct Histograms {
     pub first_event: Histogram<u64>,
     /// Arrival minus scheduled time, per event (the anchor event of a connection excluded).
     pub lateness: Histogram<u64>,
+    /// The same, for events that arrived once every user had a stream open (ramp-up
+    /// excluded): what the capacity search judges.
+    pub lateness_steady: Histogram<u64>,
     /// End of a connection to the first event of the next one (the retry wait included).
     pub reconnect: Histogram<u64>,
     /// Reconnection wait actually waited minus the delay planned from the `retry:` hint.
@@ -52,6 +55,7 @@ impl Default for Histograms {
             open: new_histogram(),
             first_event: new_histogram(),
             lateness: new_histogram(),
+            lateness_steady: new_histogram(),
             reconnect: new_histogram(),
             retry_overshoot: new_histogram(),
         }
@@ -74,6 +78,7 @@ impl Histograms {
             ("open", &self.open),
             ("first_event", &self.first_event),
             ("lateness", &self.lateness),
+            ("lateness_steady", &self.lateness_steady),
             ("reconnect", &self.reconnect),
             ("retry_overshoot", &self.retry_overshoot),
         ]
@@ -85,6 +90,7 @@ impl Histograms {
             ("open", &mut self.open),
             ("first_event", &mut self.first_event),
             ("lateness", &mut self.lateness),
+            ("lateness_steady", &mut self.lateness_steady),
             ("reconnect", &mut self.reconnect),
             ("retry_overshoot", &mut self.retry_overshoot),
         ]
@@ -230,6 +236,8 @@ pub struct Live {
     pub errors: AtomicU64,
     /// Ids lost so far (as known when their connection ended).
     pub lost: AtomicU64,
+    /// When every user first had a stream open: the steady state starts.
+    pub steady_since: OnceLock<Instant>,
 }
 
 /// The measurements of one run: a shard per thread that recorded, and the live figures.

@@ -44,8 +44,9 @@ pub struct UserRecorder {
     stalls: StallWatch,
     /// Counts not yet handed to the shard.
     counters: Counters,
-    /// Lateness samples (µs) not yet handed to the shard.
-    samples: Vec<Duration>,
+    /// Lateness samples not yet handed to the shard, each marked true when it arrived in
+    /// the steady state.
+    samples: Vec<(Duration, bool)>,
     /// Events not yet added to the live figure.
     live_events: u64,
     /// When the live figure was last updated by this recorder.
@@ -111,8 +112,11 @@ impl UserRecorder {
         let samples = &mut self.samples;
         let counters = &mut self.counters;
         self.metrics.with_shard(|shard| {
-            for sample in samples.drain(..) {
+            for (sample, steady) in samples.drain(..) {
                 record(&mut shard.histograms.lateness, sample);
+                if steady {
+                    record(&mut shard.histograms.lateness_steady, sample);
+                }
             }
             shard.counters.add(counters);
         });
@@ -233,12 +237,18 @@ impl Recorder for UserRecorder {
             IdVerdict::OutOfOrder => self.counters.out_of_order += 1,
         }
         self.first_event_of_connection(id, at);
+        let steady = self
+            .metrics
+            .live
+            .steady_since
+            .get()
+            .is_some_and(|since| at >= *since);
         match self.schedule.lateness(id, at) {
             Lateness::Anchor => {}
-            Lateness::Late(late) => self.samples.push(late),
+            Lateness::Late(late) => self.samples.push((late, steady)),
             Lateness::Early(_) => {
                 self.counters.early += 1;
-                self.samples.push(Duration::ZERO);
+                self.samples.push((Duration::ZERO, steady));
             }
         }
         if self.stalls.event(at) {

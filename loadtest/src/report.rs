@@ -130,6 +130,7 @@ pub fn render(s: &Summary) -> String {
     histogram_row(&mut out, "open", &l.open);
     histogram_row(&mut out, "first event", &l.first_event);
     histogram_row(&mut out, "lateness", &l.lateness);
+    histogram_row(&mut out, "  when steady", &l.lateness_steady);
     histogram_row(&mut out, "reconnect", &l.reconnect);
     histogram_row(&mut out, "retry overshoot", &l.retry_overshoot);
     let _ = writeln!(

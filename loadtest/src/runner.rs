@@ -346,6 +346,7 @@ async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) -> Peaks {
                 Instant::now(),
                 live.events.load(std::sync::atomic::Ordering::Relaxed),
             );
+            let _ = live.steady_since.set(now.0);
             steady = Some(steady.map_or((now, now), |(first, _)| (first, now)));
         }
         if ticks % 5 == 0 {

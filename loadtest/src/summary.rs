@@ -60,6 +60,8 @@ pub struct Latencies {
     pub first_event: Percentiles,
     /// Arrival minus scheduled time, per event.
     pub lateness: Percentiles,
+    /// The same, once every user had a stream open.
+    pub lateness_steady: Percentiles,
     /// End of a connection to the first event of the next.
     pub reconnect: Percentiles,
     /// Reconnection wait waited minus the delay planned from the hint.
@@ -74,6 +76,7 @@ impl Latencies {
             open: Percentiles::of(&h.open),
             first_event: Percentiles::of(&h.first_event),
             lateness: Percentiles::of(&h.lateness),
+            lateness_steady: Percentiles::of(&h.lateness_steady),
             reconnect: Percentiles::of(&h.reconnect),
             retry_overshoot: Percentiles::of(&h.retry_overshoot),
         }

@@ -64,6 +64,11 @@ async fn a_small_run_is_clean_and_on_time() {
     let lateness = &s.latencies.lateness;
     assert!(lateness.count > 1000);
     assert!(lateness.p99_ms < SANE_P99_MS, "{lateness:?}");
+    let steady = &s.latencies.lateness_steady;
+    assert!(
+        steady.count > 0 && steady.count <= lateness.count,
+        "{steady:?}"
+    );
     assert_eq!(s.latencies.first_event.count, 20);
     // 20 users at 20 events/s each: 400 offered.
     let steady = s
