@@ -194,9 +194,10 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     let elapsed = started.elapsed();
     let _ = done_tx.send(());
     let peaks = monitor.await.context("the monitor task panicked")?;
-    if let Some(restarter) = restarter {
-        restarter.await.context("the restart task panicked")??;
-    }
+    let server_cpu_of_stopped_threads = match restarter {
+        Some(restarter) => restarter.await.context("the restart task panicked")??,
+        None => Duration::ZERO,
+    };
     result.map_err(|e| anyhow!("goose: {e}"))?;
 
     let server = server.lock().await.take();
@@ -238,8 +239,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             .zip(after_server)
             .map(|(b, a)| usage(b, peaks.rss_server, a)),
         embedded_server_cpu_secs: embedded.then(|| {
-            after_self
-                .server_threads_cpu
+            (after_self.server_threads_cpu + server_cpu_of_stopped_threads)
                 .saturating_sub(before_self.server_threads_cpu)
                 .as_secs_f64()
         }),
@@ -268,24 +268,30 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
 }
 
 /// Stops the embedded server `at` into the run, keeps it down for `down`, starts it again.
+/// Returns the CPU its stopped threads had used, which `/proc` forgets once they exit
+/// (measured just before the stop, so the drain's own CPU is left out).
 async fn restart_after(
     server: Arc<Mutex<Option<EmbeddedServer>>>,
     at: Duration,
     down: Duration,
     stop: Arc<Stop>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Duration> {
     if !stop.sleep(at).await {
-        return Ok(());
+        return Ok(Duration::ZERO);
     }
     let mut slot = server.lock().await;
-    if let Some(running) = slot.take() {
-        eprintln!(
-            "--- restarting the embedded server (down for {} ms)",
-            down.as_millis()
-        );
-        *slot = Some(running.restart(down).await?);
-    }
-    Ok(())
+    let Some(running) = slot.take() else {
+        return Ok(Duration::ZERO);
+    };
+    eprintln!(
+        "--- restarting the embedded server (down for {} ms)",
+        down.as_millis()
+    );
+    let before = procstat::sample(None)?.server_threads_cpu;
+    let restarted = running.restart(down).await?;
+    let after = procstat::sample(None)?.server_threads_cpu;
+    *slot = Some(restarted);
+    Ok(before.saturating_sub(after))
 }
 
 /// What the monitor watches.
