@@ -129,6 +129,26 @@ async fn every_user_comes_back_after_a_restart() {
     );
 }
 
+/// Connections spread over four loopback source addresses (one client each) still all open,
+/// stream and resume: binding the local address must not get in the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_spread_over_source_addresses_are_clean() {
+    let s = load_test(&[
+        "--source-addrs",
+        "127.0.0.1-127.0.0.4",
+        "--clients",
+        "4",
+        "--drop-after",
+        "20",
+    ])
+    .await;
+    assert_nothing_lost(&s);
+    let c = &s.counters;
+    assert_eq!(c.failed(), 0, "{c:?}");
+    assert!(c.resumed_ok >= 20, "{c:?}");
+    assert_eq!(c.stopped_at_deadline, 20, "{c:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_embedded_connections_are_refused_before_starting() {
     let err = run(Options::try_parse_from(["loadtest", "-u", "1000000"]).unwrap())
