@@ -137,6 +137,8 @@ pub struct Stop {
     deadline: tokio::time::Instant,
     /// Set when the run is cancelled early (Ctrl-C), checked once per chunk.
     cancelled: AtomicBool,
+    /// Wakes the waits (retry delays, finished sources) when the run is cancelled.
+    cancel_notify: tokio::sync::Notify,
 }
 
 impl Stop {
@@ -146,6 +148,7 @@ impl Stop {
         Self {
             deadline: tokio::time::Instant::from_std(deadline),
             cancelled: AtomicBool::new(false),
+            cancel_notify: tokio::sync::Notify::new(),
         }
     }
 
@@ -159,6 +162,7 @@ impl Stop {
     /// Stop now.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
+        self.cancel_notify.notify_waiters();
     }
 
     /// The deadline.
@@ -173,20 +177,30 @@ impl Stop {
         self.cancelled.load(Ordering::Relaxed) || tokio::time::Instant::now() >= self.deadline
     }
 
-    /// Sleeps for `delay`, or until the deadline if that comes first; true when the run
-    /// is still on afterwards.
+    /// Sleeps for `delay`, or until the deadline or a cancellation if that comes first;
+    /// true when the run is still on afterwards.
     pub async fn sleep(&self, delay: Duration) -> bool {
         let wake = (tokio::time::Instant::now() + delay).min(self.deadline);
-        tokio::time::sleep_until(wake).await;
+        self.sleep_until(wake).await;
         !self.is_over()
     }
 
-    /// Waits until the run is over (the deadline, or a cancellation noticed within 100 ms).
+    /// Waits until the run is over: the deadline, or a cancellation.
     pub async fn wait(&self) {
-        while !self.is_over() {
-            let wake =
-                (tokio::time::Instant::now() + Duration::from_millis(100)).min(self.deadline);
-            tokio::time::sleep_until(wake).await;
+        self.sleep_until(self.deadline).await;
+    }
+
+    async fn sleep_until(&self, wake: tokio::time::Instant) {
+        let cancelled = self.cancel_notify.notified();
+        let mut cancelled = pin!(cancelled);
+        // Registered before the flag is read, so a cancel in between is not missed.
+        cancelled.as_mut().enable();
+        if self.cancelled.load(Ordering::Relaxed) {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(wake) => {}
+            () = cancelled => {}
         }
     }
 }
@@ -492,6 +506,32 @@ mod tests {
         assert!(Failure::Timeout.reconnects());
         assert!(!Failure::Status(500).reconnects());
         assert!(!Failure::ContentType("text/html".into()).reconnects());
+    }
+
+    /// Real time: a wait that ignored the cancel would run into the one-second timeouts.
+    #[tokio::test]
+    async fn a_cancel_ends_every_wait_at_once() {
+        let stop = std::sync::Arc::new(Stop::at(Instant::now() + Duration::from_secs(3600)));
+        let waiting = tokio::spawn({
+            let stop = std::sync::Arc::clone(&stop);
+            async move { stop.wait().await }
+        });
+        let sleeping = tokio::spawn({
+            let stop = std::sync::Arc::clone(&stop);
+            async move { stop.sleep(Duration::from_secs(60)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stop.cancel();
+        let within = Duration::from_secs(1);
+        tokio::time::timeout(within, waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        let still_on = tokio::time::timeout(within, sleeping)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!still_on, "the run is over after a cancel");
     }
 
     #[test]
