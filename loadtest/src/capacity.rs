@@ -79,52 +79,88 @@ fn step_of(summary: &Summary, bound_p99_ms: f64) -> CapacityStep {
     }
 }
 
-/// Runs the search described by the `--capacity-*` options, each step for `-t`.
+/// Runs the search described by the `--capacity-*` options, each step for `-t`: rates
+/// rise by the factor until a step fails, then `--capacity-refine` steps bisect between the
+/// last pass and the first failure.
 ///
 /// # Errors
-/// When a step cannot run (see [`run`]).
+/// When the first step cannot run (see [`run`]); a later step that cannot run ends the
+/// search with the reason.
 pub async fn find_capacity(options: &Options) -> anyhow::Result<CapacityReport> {
     let sse = &options.sse;
-    let per_user = 1000.0 / sse.interval_ms.max(1) as f64;
-    let mut rate = sse.capacity_start as f64;
     let mut report = CapacityReport {
         bound_p99_ms: sse.capacity_p99_ms,
         steps: Vec::new(),
         capacity_events_per_sec: None,
-        stopped_because: format!("all {} steps passed", sse.capacity_steps),
+        stopped_because: format!("all {} rising steps passed", sse.capacity_steps),
     };
-    for step in 1..=sse.capacity_steps {
-        let users = (rate / per_user).ceil().max(1.0) as usize;
-        let mut step_options = options.clone();
-        step_options.goose.users = Some(users);
-        step_options.goose.no_print_metrics = true;
-        step_options.sse.summary_json = None;
-        eprintln!(
-            "--- capacity step {step}: {users} users x {per_user:.1} events/s = {} offered events/s",
-            thousands(rate.round() as u64)
-        );
-        let summary = match run(step_options).await {
-            Ok(summary) => summary,
-            Err(e) if report.steps.is_empty() => return Err(e),
-            Err(e) => {
-                report.stopped_because = format!("step {step} could not run: {e:#}");
+    let mut rate = sse.capacity_start as f64;
+    let mut failed_at = None;
+    for _ in 0..sse.capacity_steps {
+        match step(options, rate, &mut report).await? {
+            Some(true) => rate *= sse.capacity_factor,
+            Some(false) => {
+                failed_at = Some(rate);
                 break;
             }
-        };
-        let result = step_of(&summary, sse.capacity_p99_ms);
-        let passed = result.passed;
-        report.steps.push(result);
-        if !passed {
-            report.stopped_because = format!("step {step} failed");
-            break;
+            None => return Ok(report),
         }
-        report.capacity_events_per_sec = Some(summary.offered_events_per_sec);
-        rate *= sse.capacity_factor;
-        if options.goose.host.is_some() {
-            tokio::time::sleep(BETWEEN_STEPS).await;
+    }
+    if let Some(mut fail) = failed_at {
+        report.stopped_because =
+            format!("{} offered events/s failed", thousands(fail.round() as u64));
+        let mut pass = report.capacity_events_per_sec.unwrap_or(0.0);
+        for _ in 0..sse.capacity_refine {
+            let mid = (pass + fail) / 2.0;
+            match step(options, mid, &mut report).await? {
+                Some(true) => pass = mid,
+                Some(false) => fail = mid,
+                None => break,
+            }
         }
     }
     Ok(report)
+}
+
+/// Runs one step at `rate`; `Some(passed)`, or `None` when a later step could not run
+/// (the reason is in the report).
+async fn step(
+    options: &Options,
+    rate: f64,
+    report: &mut CapacityReport,
+) -> anyhow::Result<Option<bool>> {
+    let sse = &options.sse;
+    let per_user = 1000.0 / sse.interval_ms.max(1) as f64;
+    let users = (rate / per_user).ceil().max(1.0) as usize;
+    let mut step_options = options.clone();
+    step_options.goose.users = Some(users);
+    step_options.goose.no_print_metrics = true;
+    step_options.sse.summary_json = None;
+    if !report.steps.is_empty() && options.goose.host.is_some() {
+        tokio::time::sleep(BETWEEN_STEPS).await;
+    }
+    eprintln!(
+        "--- capacity step {}: {users} users x {per_user:.1} events/s = {} offered events/s",
+        report.steps.len() + 1,
+        thousands((users as f64 * per_user).round() as u64)
+    );
+    let summary = match run(step_options).await {
+        Ok(summary) => summary,
+        Err(e) if report.steps.is_empty() => return Err(e),
+        Err(e) => {
+            report.stopped_because =
+                format!("step {} could not run: {e:#}", report.steps.len() + 1);
+            return Ok(None);
+        }
+    };
+    let result = step_of(&summary, sse.capacity_p99_ms);
+    let passed = result.passed;
+    report.steps.push(result);
+    if passed {
+        let best = report.capacity_events_per_sec.unwrap_or(0.0);
+        report.capacity_events_per_sec = Some(best.max(summary.offered_events_per_sec));
+    }
+    Ok(Some(passed))
 }
 
 /// The search as a console table.

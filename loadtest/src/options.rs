@@ -159,6 +159,11 @@ pub struct SseOptions {
     /// The most --find-capacity steps.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub capacity_steps: u32,
+
+    /// After the first failing step, this many more steps halve the gap between the last
+    /// rate that passed and the first that failed.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub capacity_refine: u32,
 }
 
 impl SseOptions {

@@ -149,6 +149,47 @@ async fn connections_spread_over_source_addresses_are_clean() {
     assert_eq!(c.stopped_at_deadline, 20, "{c:?}");
 }
 
+/// A bound no run can meet: the first step fails, one refining step at half the rate fails
+/// too, and the search reports no capacity rather than a made-up one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_capacity_search_bisects_after_a_failure_and_reports_none_passed() {
+    let _one_at_a_time = GOOSE.lock().await;
+    let options = Options::try_parse_from([
+        "loadtest",
+        "-r",
+        "100",
+        "-t",
+        "2s",
+        "-q",
+        "--progress-secs",
+        "0",
+        "--interval-ms",
+        "50",
+        "--find-capacity",
+        "--capacity-start",
+        "200",
+        "--capacity-refine",
+        "1",
+        "--capacity-p99-ms",
+        "0",
+    ])
+    .unwrap();
+    let report = loadtest::capacity::find_capacity(&options).await.unwrap();
+    let users: Vec<usize> = report.steps.iter().map(|s| s.users).collect();
+    assert_eq!(users, vec![10, 5], "{report:?}");
+    assert!(report
+        .steps
+        .iter()
+        .all(|s| !s.passed && s.lost == 0 && s.errors == 0));
+    assert_eq!(report.capacity_events_per_sec, None);
+    assert!(
+        report
+            .stopped_because
+            .contains("200 offered events/s failed"),
+        "{report:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_embedded_connections_are_refused_before_starting() {
     let err = run(Options::try_parse_from(["loadtest", "-u", "1000000"]).unwrap())
