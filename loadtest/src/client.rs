@@ -8,14 +8,15 @@
 //! the stop check is an atomic load, and the deadline and idle timeout share one timer per
 //! connection that is re-armed only when it fires.
 
-use std::net::IpAddr;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use reqwest::{Client, StatusCode, Url};
 use sse_digits::sse::{MessageEvent, Parser};
+
+pub use crate::pool::{ClientPool, PoolOptions};
+pub use crate::stop::Stop;
 
 /// How an event source behaves where a browser leaves a choice.
 #[derive(Debug, Clone)]
@@ -130,135 +131,6 @@ pub trait Recorder {
     fn finished(&mut self, _end: &End) {}
 }
 
-/// When every event source of a run must stop: a deadline, or a cancellation.
-#[derive(Debug)]
-pub struct Stop {
-    /// The run's end.
-    deadline: tokio::time::Instant,
-    /// Set when the run is cancelled early (Ctrl-C), checked once per chunk.
-    cancelled: AtomicBool,
-    /// Wakes the waits (retry delays, finished sources) when the run is cancelled.
-    cancel_notify: tokio::sync::Notify,
-}
-
-impl Stop {
-    /// Stop at `deadline`.
-    #[must_use]
-    pub fn at(deadline: Instant) -> Self {
-        Self {
-            deadline: tokio::time::Instant::from_std(deadline),
-            cancelled: AtomicBool::new(false),
-            cancel_notify: tokio::sync::Notify::new(),
-        }
-    }
-
-    /// Never stop on time: only [`Stop::cancel`] ends the run (for the command-line client).
-    #[must_use]
-    pub fn never() -> Self {
-        // Far enough to outlive any run, near enough not to overflow an Instant.
-        Self::at(Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600))
-    }
-
-    /// Stop now.
-    pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Relaxed);
-        self.cancel_notify.notify_waiters();
-    }
-
-    /// The deadline.
-    #[must_use]
-    pub fn deadline(&self) -> Instant {
-        self.deadline.into_std()
-    }
-
-    /// True once the deadline has passed or the run was cancelled.
-    #[must_use]
-    pub fn is_over(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed) || tokio::time::Instant::now() >= self.deadline
-    }
-
-    /// Sleeps for `delay`, or until the deadline or a cancellation if that comes first;
-    /// true when the run is still on afterwards.
-    pub async fn sleep(&self, delay: Duration) -> bool {
-        let wake = (tokio::time::Instant::now() + delay).min(self.deadline);
-        self.sleep_until(wake).await;
-        !self.is_over()
-    }
-
-    /// Waits until the run is over: the deadline, or a cancellation.
-    pub async fn wait(&self) {
-        self.sleep_until(self.deadline).await;
-    }
-
-    async fn sleep_until(&self, wake: tokio::time::Instant) {
-        let cancelled = self.cancel_notify.notified();
-        let mut cancelled = pin!(cancelled);
-        // Registered before the flag is read, so a cancel in between is not missed.
-        cancelled.as_mut().enable();
-        if self.cancelled.load(Ordering::Relaxed) {
-            return;
-        }
-        tokio::select! {
-            () = tokio::time::sleep_until(wake) => {}
-            () = cancelled => {}
-        }
-    }
-}
-
-/// Settings for the shared pool of HTTP clients.
-#[derive(Debug, Clone)]
-pub struct PoolOptions {
-    /// How many clients to build (each costs about 100 KB; connections do not need one each).
-    pub clients: usize,
-    /// Local addresses to connect from, spread over the clients; empty: the system's choice.
-    pub source_addrs: Vec<IpAddr>,
-    /// Longest wait for a TCP connection.
-    pub connect_timeout: Duration,
-}
-
-/// A small pool of HTTP clients shared by every event source. Clients have connect timeouts
-/// but no total timeout (a stream is meant to last), and keep no idle connections (a stream
-/// is never reused).
-#[derive(Debug, Clone)]
-pub struct ClientPool {
-    /// The clients; the event source of user `i` uses client `i % len`.
-    clients: Vec<Client>,
-}
-
-impl ClientPool {
-    /// Builds the clients.
-    ///
-    /// # Errors
-    /// When reqwest cannot build a client (for example, no TLS or DNS backend).
-    pub fn new(options: &PoolOptions) -> Result<Self, reqwest::Error> {
-        let count = options.clients.max(options.source_addrs.len()).max(1);
-        let clients = (0..count)
-            .map(|i| {
-                let mut builder = Client::builder()
-                    .connect_timeout(options.connect_timeout)
-                    .pool_max_idle_per_host(0)
-                    .tcp_nodelay(true)
-                    .http1_only()
-                    // Streams are never compressed; no Accept-Encoding, no decoder layer.
-                    .no_gzip()
-                    .no_proxy();
-                if !options.source_addrs.is_empty() {
-                    builder =
-                        builder.local_address(options.source_addrs[i % options.source_addrs.len()]);
-                }
-                builder.build()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { clients })
-    }
-
-    /// The client for user `index`.
-    #[must_use]
-    pub fn pick(&self, index: usize) -> &Client {
-        &self.clients[index % self.clients.len()]
-    }
-}
-
 /// What one connection attempt led to.
 enum Next {
     /// Wait the retry delay, then connect again.
@@ -346,7 +218,7 @@ impl EventSource {
         let send = tokio::time::timeout(self.options.open_timeout, request.send());
         let sent = tokio::select! {
             sent = send => sent,
-            () = tokio::time::sleep_until(stop.deadline) => return Next::End(End::Stopped),
+            () = tokio::time::sleep_until(stop.tokio_deadline()) => return Next::End(End::Stopped),
         };
         let response = match sent {
             Ok(Ok(response)) => response,
@@ -397,7 +269,7 @@ impl EventSource {
         let idle = self.options.idle_timeout;
         // One timer for both the deadline and the idle timeout, re-armed only when it fires.
         let mut timer = pin!(tokio::time::sleep_until(
-            (last_bytes + idle).min(stop.deadline)
+            (last_bytes + idle).min(stop.tokio_deadline())
         ));
         let how = loop {
             tokio::select! {
@@ -433,7 +305,7 @@ impl EventSource {
                     if tokio::time::Instant::now() >= idle_until {
                         break Closed::IdleTimeout;
                     }
-                    timer.as_mut().reset(idle_until.min(stop.deadline));
+                    timer.as_mut().reset(idle_until.min(stop.tokio_deadline()));
                 }
             }
         };
@@ -506,32 +378,6 @@ mod tests {
         assert!(Failure::Timeout.reconnects());
         assert!(!Failure::Status(500).reconnects());
         assert!(!Failure::ContentType("text/html".into()).reconnects());
-    }
-
-    /// Real time: a wait that ignored the cancel would run into the one-second timeouts.
-    #[tokio::test]
-    async fn a_cancel_ends_every_wait_at_once() {
-        let stop = std::sync::Arc::new(Stop::at(Instant::now() + Duration::from_secs(3600)));
-        let waiting = tokio::spawn({
-            let stop = std::sync::Arc::clone(&stop);
-            async move { stop.wait().await }
-        });
-        let sleeping = tokio::spawn({
-            let stop = std::sync::Arc::clone(&stop);
-            async move { stop.sleep(Duration::from_secs(60)).await }
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        stop.cancel();
-        let within = Duration::from_secs(1);
-        tokio::time::timeout(within, waiting)
-            .await
-            .unwrap()
-            .unwrap();
-        let still_on = tokio::time::timeout(within, sleeping)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!still_on, "the run is over after a cancel");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`client`]: one EventSource (connect, parse, reconnect with `Last-Event-ID`, the
 //!   204 / status / content-type rules, the deadline), reporting to a [`client::Recorder`];
 //!   used by every goose user and by the `sse-client` binary.
+//! - [`stop`]: the run's deadline and cancel; [`pool`]: the shared HTTP clients.
 //! - [`schedule`]: pure bookkeeping of ids (lost, duplicated, out of order) and lateness
 //!   against the drift-free schedule, and stalls.
 //! - [`recorder`]: the load test's recorder, from client reports to counters and samples.
@@ -21,12 +22,14 @@ pub mod embedded;
 pub mod gate;
 pub mod metrics;
 pub mod options;
+pub mod pool;
 pub mod procstat;
 pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;
+pub mod stop;
 pub mod summary;
 
 pub use options::Options;
