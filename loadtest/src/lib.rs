@@ -21,6 +21,7 @@ pub mod client;
 pub mod embedded;
 pub mod gate;
 pub mod metrics;
+mod monitor;
 pub mod options;
 pub mod pool;
 pub mod procstat;

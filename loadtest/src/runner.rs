@@ -15,17 +15,15 @@ use tokio::sync::{oneshot, Mutex};
 use crate::client::{ClientOptions, ClientPool, PoolOptions, Stop};
 use crate::embedded::EmbeddedServer;
 use crate::metrics::Metrics;
+use crate::monitor::{monitor, MonitorArgs};
 use crate::options::{Options, SseOptions, DEFAULT_RATE, DEFAULT_RUN_TIME, DEFAULT_USERS};
 use crate::procstat::{self, ProcSample};
-use crate::report::Progress;
 use crate::scenario::{scenario, RunContext};
 use crate::summary::{Latencies, ProcessUsage, Processes, Summary};
 
 /// Time past goose's planned end before every event source stops: goose notices its run
 /// time on a half-second tick, and users it has told to exit should not start again.
 const GRACE: Duration = Duration::from_secs(1);
-/// How often the monitor checks the killswitch and the open-stream count.
-const MONITOR_TICK: Duration = Duration::from_millis(200);
 /// How long to wait after the run for the embedded server's streams to close.
 const SETTLE: Duration = Duration::from_secs(5);
 
@@ -292,95 +290,6 @@ async fn restart_after(
     let after = procstat::sample(None)?.server_threads_cpu;
     *slot = Some(restarted);
     Ok(before.saturating_sub(after))
-}
-
-/// What the monitor watches.
-struct MonitorArgs {
-    metrics: Arc<Metrics>,
-    stop: Arc<Stop>,
-    started: Instant,
-    total: Duration,
-    users: usize,
-    progress_every: Duration,
-    server_pid: Option<u32>,
-}
-
-/// The highest figures the monitor saw.
-#[derive(Debug, Default)]
-struct Peaks {
-    /// Streams open at once.
-    open_streams: i64,
-    /// This process's RSS, bytes.
-    rss_self: u64,
-    /// The `--server-pid` process's RSS, bytes.
-    rss_server: u64,
-    /// Events per second while every user had a stream open.
-    steady_events_per_sec: Option<f64>,
-}
-
-/// Until `done`: turns goose's killswitch (Ctrl-C) into a stop, tracks peaks (streams
-/// every tick, RSS every second) and prints the progress line.
-async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) -> Peaks {
-    let mut peaks = Peaks::default();
-    let mut tick = tokio::time::interval(MONITOR_TICK);
-    let mut ticks = 0u64;
-    let mut last_print = (Instant::now(), 0u64);
-    let live = &args.metrics.live;
-    // (when, events) at the first and the last tick with every user's stream open.
-    let mut steady: Option<((Instant, u64), (Instant, u64))> = None;
-    let sample_rss = |peaks: &mut Peaks| {
-        if let Ok(s) = procstat::sample(None) {
-            peaks.rss_self = peaks.rss_self.max(s.rss_bytes);
-        }
-        if let Some(Ok(s)) = args.server_pid.map(|pid| procstat::sample(Some(pid))) {
-            peaks.rss_server = peaks.rss_server.max(s.rss_bytes);
-        }
-    };
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = &mut done => break,
-        }
-        ticks += 1;
-        if goose::is_killswitch_triggered() {
-            args.stop.cancel();
-        }
-        let open = live.open_streams.load(std::sync::atomic::Ordering::Relaxed);
-        peaks.open_streams = peaks.open_streams.max(open);
-        if usize::try_from(open).is_ok_and(|open| open >= args.users) {
-            let now = (
-                Instant::now(),
-                live.events.load(std::sync::atomic::Ordering::Relaxed),
-            );
-            let _ = live.steady_since.set(now.0);
-            steady = Some(steady.map_or((now, now), |(first, _)| (first, now)));
-        }
-        if ticks % 5 == 0 {
-            sample_rss(&mut peaks);
-        }
-        if !args.progress_every.is_zero() && last_print.0.elapsed() >= args.progress_every {
-            let events = live.events.load(std::sync::atomic::Ordering::Relaxed);
-            let dt = last_print.0.elapsed().as_secs_f64();
-            let line = Progress {
-                elapsed: args.started.elapsed(),
-                total: args.total,
-                open_streams: open,
-                users: args.users,
-                events_per_sec: (events - last_print.1) as f64 / dt,
-                events,
-                errors: live.errors.load(std::sync::atomic::Ordering::Relaxed),
-                lost: live.lost.load(std::sync::atomic::Ordering::Relaxed),
-            };
-            eprintln!("{line}");
-            last_print = (Instant::now(), events);
-        }
-    }
-    sample_rss(&mut peaks);
-    peaks.steady_events_per_sec = steady.and_then(|((t0, e0), (t1, e1))| {
-        let secs = (t1 - t0).as_secs_f64();
-        (secs >= 1.0).then(|| (e1 - e0) as f64 / secs)
-    });
-    peaks
 }
 
 #[cfg(test)]
