@@ -96,6 +96,20 @@ async fn streams_the_server_ends_are_resumed_without_loss() {
     );
 }
 
+/// Streams short enough to finish: every user gets ids 1 to 19 and `bye` (id 20), then holds
+/// no connection until the run ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_that_reaches_bye_is_complete() {
+    let s = load_test(&["--count", "20"]).await;
+    assert_nothing_lost(&s);
+    let c = &s.counters;
+    assert_eq!(c.completed_bye, 20, "{c:?}");
+    assert_eq!(c.events, 20 * 20, "{c:?}");
+    assert_eq!(c.reconnects, 0, "after bye nobody reconnects: {c:?}");
+    assert_eq!(c.stopped_at_deadline, 0, "{c:?}");
+    assert_eq!(s.server_streams_after, Some(0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_the_client_drops_are_resumed_without_loss() {
     let s = load_test(&["--drop-after", "10"]).await;
