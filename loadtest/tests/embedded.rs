@@ -70,11 +70,12 @@ async fn a_small_run_is_clean_and_on_time() {
         "{steady:?}"
     );
     assert_eq!(s.latencies.first_event.count, 20);
-    // 20 users at 20 events/s each: 400 offered.
+    // 20 users at 20 events/s each: 400 offered; live counts are published every 500 ms
+    // per user, so a window of a few seconds reads within about 100 of it.
     let steady = s
         .steady_events_per_sec
         .expect("all streams were open for over a second");
-    assert!((300.0..=500.0).contains(&steady), "{steady}");
+    assert!((250.0..=550.0).contains(&steady), "{steady}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
