@@ -1,5 +1,6 @@
 //! The app over real sockets on 127.0.0.1:0; one test binary, one `spawn_app` helper.
 
+mod abuse;
 mod bad_input;
 mod digits;
 mod helpers;

@@ -24,7 +24,10 @@ async fn stop_sends_each_stream_a_retry_hint_and_ends_it_within_the_drain_window
     // New clients are refused during the drain, not left waiting in an accept queue.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let refused = tokio::net::TcpStream::connect(app.addr).await;
-    assert!(refused.is_err(), "a new connection was accepted while draining");
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted while draining"
+    );
     for response in streams {
         let (text, _) = read_all_events(response).await;
         assert!(text.ends_with("retry: 3000\n\n"), "{text}");

@@ -1,0 +1,76 @@
+//! Abusive clients: slow headers, many short-lived connections. The server answers or drops
+//! them without holding a worker, and its books balance afterwards.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{read_events, spawn_app_with, TIMEOUT};
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_served_meanwhile() {
+    let app = spawn_app_with(|c| c.request_timeout_ms = 300).await;
+    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /digits HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    // One worker: if the slow client held it, this stream would not start.
+    let mut served = app.get("/digits").await;
+    assert_eq!(read_events(&mut served, 1).await[0].data, "1");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(TIMEOUT, slow.read_to_end(&mut answer))
+        .await
+        .expect("the slow client was never cut off")
+        .ok();
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "cut off after {waited:?}");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    drop(served);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn after_thousands_of_connect_and_leave_cycles_no_stream_is_left_open() {
+    const CYCLES: usize = 2000;
+    const CONCURRENCY: usize = 50;
+    let app = spawn_app_with(|c| c.count = 1_000_000).await;
+    let addr = app.addr;
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..CONCURRENCY {
+        tasks.spawn(async move {
+            for _ in (worker..CYCLES).step_by(CONCURRENCY) {
+                let mut socket = TcpStream::connect(addr).await.unwrap();
+                socket
+                    .write_all(b"GET /digits HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                // Wait for the first bytes (the stream is open), then vanish.
+                let mut first = [0u8; 64];
+                let read = socket.read(&mut first).await.unwrap();
+                assert!(read > 0);
+            }
+        });
+    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(result) = tasks.join_next().await {
+            result.unwrap();
+        }
+    })
+    .await
+    .expect("the cycles finished in time");
+    assert_eq!(app.metric("sse_streams_started_total").await, CYCLES as f64);
+    // Each vanished client is noticed at its stream's next write (20 ms here).
+    app.wait_for_metric("sse_streams_open", |open| open == 0.0)
+        .await;
+    app.wait_for_metric("sse_streams_ended_total{reason=\"client_gone\"}", |n| {
+        n == CYCLES as f64
+    })
+    .await;
+    app.stop().await;
+}
