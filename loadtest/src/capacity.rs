@@ -107,8 +107,15 @@ pub async fn find_capacity(options: &Options) -> anyhow::Result<CapacityReport> 
         }
     }
     if let Some(mut fail) = failed_at {
-        report.stopped_because =
-            format!("{} offered events/s failed", thousands(fail.round() as u64));
+        // Name the rate as the failed step offered it (whole users, so not quite `fail`).
+        let offered = report
+            .steps
+            .last()
+            .map_or(fail, |step| step.offered_events_per_sec);
+        report.stopped_because = format!(
+            "{} offered events/s failed",
+            thousands(offered.round() as u64)
+        );
         let mut pass = report.capacity_events_per_sec.unwrap_or(0.0);
         for _ in 0..sse.capacity_refine {
             let mid = (pass + fail) / 2.0;
