@@ -6,7 +6,7 @@
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -168,7 +168,7 @@ impl Driver {
         }
         panic!(
             "chromedriver did not start: {last_failure}; see {}",
-            PathBuf::from(log).display()
+            log.display()
         );
     }
 
