@@ -122,8 +122,8 @@ pub trait Recorder {
     fn open_failed(&mut self, _at: Instant, _elapsed: Duration, _failure: &Failure) {}
     /// An event was dispatched; `at` is the arrival time of the chunk that completed it.
     fn event(&mut self, _event: MessageEvent<'_>, _at: Instant) {}
-    /// A stream ended; `keepalives` comments arrived on it; `retry_hint` is the server's
-    /// last `retry:` value so far.
+    /// A stream ended; `keepalives` comments arrived on it; `retry_hint` is the `retry:`
+    /// value this connection sent, if it sent one.
     fn closed(&mut self, _at: Instant, _how: Closed, _keepalives: u64, _retry_hint: Option<u64>) {}
     /// The reconnection wait is over: `planned` was the delay, `actual` what passed.
     fn waited(&mut self, _planned: Duration, _actual: Duration) {}
@@ -264,6 +264,7 @@ impl EventSource {
     ) -> Next {
         self.parser.start_new_stream();
         let comments_before = self.parser.comments_seen();
+        let retry_fields_before = self.parser.retry_fields_seen();
         let mut events = 0u64;
         let mut last_bytes = tokio::time::Instant::now();
         let idle = self.options.idle_timeout;
@@ -310,7 +311,11 @@ impl EventSource {
             }
         };
         let keepalives = self.parser.comments_seen() - comments_before;
-        recorder.closed(Instant::now(), how, keepalives, self.parser.retry_ms());
+        // The hint counts only if this connection sent one.
+        let retry_hint = (self.parser.retry_fields_seen() > retry_fields_before)
+            .then(|| self.parser.retry_ms())
+            .flatten();
+        recorder.closed(Instant::now(), how, keepalives, retry_hint);
         match how {
             Closed::Bye => Next::End(End::Bye),
             Closed::Stopped => Next::End(End::Stopped),

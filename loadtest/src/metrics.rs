@@ -135,6 +135,9 @@ counters! {
     connections_opened,
     /// Attempts refused (nothing listening).
     failed_refused,
+    /// Attempts refused while the embedded server was down on purpose (`--restart-at`):
+    /// expected, so not failures; the retry that follows is what is measured.
+    refused_during_restart,
     /// Attempts that timed out (connect or response headers).
     failed_timeout,
     /// Attempts answered with a status other than 200 and 204.
@@ -177,7 +180,7 @@ counters! {
     dropped_by_client,
     /// Connections the server ended before `bye`.
     closed_by_server,
-    /// Of those, ones ended when no `retry:` hint had ever been received.
+    /// Of those, connections that sent no `retry:` hint before they ended.
     closed_without_retry_hint,
     /// Keep-alive comments received.
     keepalives,
@@ -238,6 +241,8 @@ pub struct Live {
     pub lost: AtomicU64,
     /// When every user first had a stream open: the steady state starts.
     pub steady_since: OnceLock<Instant>,
+    /// The embedded server is down on purpose (a `--restart-at` outage).
+    pub server_down: std::sync::atomic::AtomicBool,
 }
 
 /// The measurements of one run: a shard per thread that recorded, and the live figures.

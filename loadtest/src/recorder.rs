@@ -196,6 +196,10 @@ impl Recorder for UserRecorder {
 
     fn open_failed(&mut self, _at: Instant, elapsed: Duration, failure: &Failure) {
         match failure {
+            Failure::Refused if self.metrics.live.server_down.load(Ordering::Relaxed) => {
+                self.counters.refused_during_restart += 1;
+                return;
+            }
             Failure::Refused => self.counters.failed_refused += 1,
             Failure::Timeout => self.counters.failed_timeout += 1,
             Failure::Status(code) => {

@@ -140,8 +140,9 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "  failures        refused {} | timeout {} | status {} {:?} | content type {} | other {} {:?} | read errors {} | idle timeouts {}",
+        "  failures        refused {} (+{} during the planned restart) | timeout {} | status {} {:?} | content type {} | other {} {:?} | read errors {} | idle timeouts {}",
         c.failed_refused,
+        c.refused_during_restart,
         c.failed_timeout,
         c.failed_status,
         c.status_codes,

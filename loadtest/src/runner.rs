@@ -178,6 +178,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             Duration::from_secs_f64(at.max(0.0)),
             Duration::from_millis(sse.restart_down_ms),
             Arc::clone(&stop),
+            Arc::clone(&metrics),
         ))
     });
 
@@ -273,7 +274,9 @@ async fn restart_after(
     at: Duration,
     down: Duration,
     stop: Arc<Stop>,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<Duration> {
+    let live = &metrics.live;
     if !stop.sleep(at).await {
         return Ok(Duration::ZERO);
     }
@@ -286,7 +289,13 @@ async fn restart_after(
         down.as_millis()
     );
     let before = procstat::sample(None)?.server_threads_cpu;
-    let restarted = running.restart(down).await?;
+    // Refusals from here until the server is back are the outage we asked for.
+    live.server_down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let restarted = running.restart(down).await;
+    live.server_down
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let restarted = restarted?;
     let after = procstat::sample(None)?.server_threads_cpu;
     *slot = Some(restarted);
     Ok(before.saturating_sub(after))

@@ -138,6 +138,10 @@ async fn every_user_comes_back_after_a_restart() {
     assert!(c.closed_by_server >= 20, "{c:?}");
     assert!(c.resumed_ok >= 20, "{c:?}");
     assert_eq!(c.resumed_wrong, 0, "{c:?}");
+    // Each connection the restart closed sent its retry hint first.
+    assert_eq!(c.closed_without_retry_hint, 0, "{c:?}");
+    // Refusals while the server is down on purpose are expected, not failures.
+    assert_eq!(c.failed_refused, 0, "{c:?}");
     assert_eq!(
         c.stopped_at_deadline, 20,
         "every user streams to the end: {c:?}"

@@ -39,6 +39,8 @@ pub struct Parser {
     retry_ms: Option<u64>,
     /// Comment lines seen, such as keep-alives.
     comments: u64,
+    /// Valid `retry` fields seen, so a caller can tell whether a connection sent one.
+    retry_fields: u64,
 }
 
 impl Parser {
@@ -58,6 +60,13 @@ impl Parser {
     #[must_use]
     pub fn retry_ms(&self) -> Option<u64> {
         self.retry_ms
+    }
+
+    /// How many valid `retry` fields have been seen (compare before and after a connection
+    /// to know whether it sent a hint).
+    #[must_use]
+    pub fn retry_fields_seen(&self) -> u64 {
+        self.retry_fields
     }
 
     /// How many comment lines (such as `: keep-alive`) have been seen.
@@ -161,6 +170,7 @@ impl Parser {
             // Only ASCII digits count; too many for u64 are still digits, so saturate.
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 self.retry_ms = Some(parse_digits_saturating(value));
+                self.retry_fields += 1;
             }
             _ => {}
         }
@@ -317,6 +327,13 @@ mod tests {
         let (events, parser) = parse_chunks(&[b": keep-alive\n\n:\n\n"]);
         assert!(events.is_empty());
         assert_eq!(parser.comments_seen(), 2);
+    }
+
+    #[test]
+    fn valid_retry_fields_are_counted_and_invalid_ones_are_not() {
+        let (_, parser) = parse_chunks(&[b"retry: 10\nretry: x\nretry: 20\n\n"]);
+        assert_eq!(parser.retry_fields_seen(), 2);
+        assert_eq!(parser.retry_ms(), Some(20));
     }
 
     #[test]
