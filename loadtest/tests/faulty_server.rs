@@ -270,3 +270,73 @@ async fn a_refused_connection_is_retried_until_the_deadline() {
     assert!(c.failed_refused >= 3, "{c:?}");
     assert_eq!(c.failed_refused, c.connect_attempts);
 }
+
+/// Runs the real binary against `addr` with a small gate set by flags.
+async fn run_binary_with_gate(addr: SocketAddr) -> std::process::Output {
+    let _one_at_a_time = GOOSE.lock().await;
+    let host = format!("http://{addr}");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+            .args([
+                "-H",
+                &host,
+                "-u",
+                "5",
+                "-r",
+                "100",
+                "-t",
+                "2s",
+                "--no-print-metrics",
+            ])
+            .args(["--progress-secs", "0", "--interval-ms", "50"])
+            .args([
+                "--gate-min-connections",
+                "5",
+                "--gate-max-lateness-p99-ms",
+                "1000",
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the load test ended in time")
+    .unwrap()
+}
+
+/// The gate must be able to fail: the real binary, pointed at a server that skips and
+/// repeats ids, prints FAIL rows and exits 1 naming what failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_fails_a_server_that_skips_and_repeats_ids_and_says_why() {
+    let addr = faulty_server(|_| {
+        let body = format!("retry: 100\n\n{}", events(&[1, 2, 4, 5, 5, 6]));
+        sse(&body, true)
+    })
+    .await;
+    let output = run_binary_with_gate(addr).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("FAIL  lost events"), "{stdout}");
+    assert!(stdout.contains("PASS  connections held"), "{stdout}");
+    assert!(
+        stderr
+            .contains("gate failed: lost events 5 (limit <= 0); duplicated events 5 (limit <= 0)"),
+        "{stderr}"
+    );
+}
+
+/// And the same gate passes, exit 0, when the server sends every id once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_passes_a_server_that_sends_every_id_once() {
+    let addr = faulty_server(|_| {
+        let body = format!("retry: 100\n\n{}", events(&[1, 2, 3, 4, 5, 6]));
+        sse(&body, true)
+    })
+    .await;
+    let output = run_binary_with_gate(addr).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("gate passed"), "{stdout}");
+}
