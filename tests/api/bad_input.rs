@@ -139,3 +139,142 @@ async fn garbage_and_oversized_requests_are_answered_not_crashed_on() {
     drop(stream);
     app.stop().await;
 }
+
+/// Every kind of bad input in one table, sent raw (no client-side normalisation), each with
+/// the status and a piece of the body it must get. Nothing may answer 5xx, and the server
+/// must still stream afterwards.
+#[tokio::test]
+async fn a_table_of_bad_requests_gets_clear_4xx_answers_and_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let huge_id = "1".repeat(5000);
+    let long_query = format!("count=1&{}", "x".repeat(20_000));
+    let cases: Vec<(String, Vec<(&str, &str)>, u16, &str)> = vec![
+        (
+            "GET /digits".into(),
+            vec![("Last-Event-ID", "abc")],
+            400,
+            "Last-Event-ID must be",
+        ),
+        (
+            "GET /digits".into(),
+            vec![("Last-Event-ID", "-5")],
+            400,
+            "Last-Event-ID must be",
+        ),
+        (
+            "GET /digits".into(),
+            vec![("Last-Event-ID", &huge_id)],
+            400,
+            "Last-Event-ID must be",
+        ),
+        (
+            "GET /digits?lastEventId=1e9".into(),
+            vec![],
+            400,
+            "Last-Event-ID must be",
+        ),
+        (
+            "GET /digits?interval_ms=-1".into(),
+            vec![],
+            400,
+            "interval_ms must be",
+        ),
+        (
+            "GET /digits?interval_ms=0".into(),
+            vec![],
+            400,
+            "interval_ms must be",
+        ),
+        (
+            "GET /digits?interval_ms=NaN".into(),
+            vec![],
+            400,
+            "interval_ms must be",
+        ),
+        ("GET /digits?count=0".into(), vec![], 400, "count must be"),
+        (
+            "GET /digits?count=18446744073709551616".into(),
+            vec![],
+            400,
+            "count must be",
+        ),
+        (
+            "GET /digits?max_secs=%00".into(),
+            vec![],
+            400,
+            "max_secs must be",
+        ),
+        (
+            "GET /digits?verbose=1".into(),
+            vec![],
+            400,
+            "unknown query parameter",
+        ),
+        (
+            "GET /digits?count=1&count=1".into(),
+            vec![],
+            400,
+            "more than once",
+        ),
+        (
+            format!("GET /digits?{long_query}"),
+            vec![],
+            400,
+            "unknown query parameter",
+        ),
+        (
+            "POST /digits".into(),
+            vec![("Content-Length", "0")],
+            405,
+            "only GET and HEAD",
+        ),
+        (
+            "PUT /healthz".into(),
+            vec![("Content-Length", "0")],
+            405,
+            "only GET and HEAD",
+        ),
+        ("DELETE /metrics".into(), vec![], 405, "only GET and HEAD"),
+        ("GET /../Cargo.toml".into(), vec![], 404, "not found"),
+        (
+            "GET /%2e%2e/%2e%2e/etc/passwd".into(),
+            vec![],
+            404,
+            "not found",
+        ),
+        ("GET /..%2f..%2fetc%2fpasswd".into(), vec![], 400, ""),
+        (
+            "GET /nope/../../etc/passwd".into(),
+            vec![],
+            404,
+            "not found",
+        ),
+    ];
+    for (line, headers, status, body) in &cases {
+        let mut request = format!("{line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        let response = app.raw(request.as_bytes()).await;
+        let shown: String = line.chars().take(60).collect();
+        assert_eq!(response.status, *status, "{shown}: {}", response.head);
+        assert!(response.body.contains(body), "{shown}: {}", response.body);
+        assert!(!response.body.contains("root:") && !response.body.contains("[package]"));
+    }
+    // Request heads past actix-web's limit are answered 4xx or dropped, never 5xx.
+    let oversized = format!(
+        "GET /digits HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "y".repeat(200_000)
+    );
+    let response = app.raw(oversized.as_bytes()).await;
+    assert!(
+        response.status == 0 || (400..500).contains(&response.status),
+        "{}",
+        response.head
+    );
+    let mut stream = app.get("/digits").await;
+    assert_eq!(read_events(&mut stream, 2).await[1].data, "2");
+    drop(stream);
+    app.stop().await;
+}
