@@ -9,10 +9,12 @@
 //! - [`routes`]: thin HTTP handlers: parse, plan, respond.
 //! - [`telemetry`]: Prometheus metrics and log set-up.
 //! - [`shutdown`]: the signal every stream watches, with a jittered drain window.
+//! - [`memory`]: returns freed heap to the OS after streams close.
 //! - [`startup`]: builds the app on a listener; used by `main`, the tests and the load test.
 
 pub mod config;
 pub mod digits;
+pub mod memory;
 pub mod routes;
 pub mod shutdown;
 pub mod sse;

@@ -117,7 +117,13 @@ impl Application {
     /// # Errors
     /// If the server fails while running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let trimmer = tokio::spawn(crate::memory::trim_after_streams_close(
+            Arc::clone(&self.handle.metrics),
+            crate::memory::TRIM_PERIOD,
+        ));
+        let result = self.server.await;
+        trimmer.abort();
+        result
     }
 }
 
