@@ -148,7 +148,9 @@ async fn a_table_of_bad_requests_gets_clear_4xx_answers_and_the_server_keeps_ser
     let app = spawn_app().await;
     let huge_id = "1".repeat(5000);
     let long_query = format!("count=1&{}", "x".repeat(20_000));
-    let cases: Vec<(String, Vec<(&str, &str)>, u16, &str)> = vec![
+    // (request line, extra headers, expected status, a piece of the expected body)
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "GET /digits".into(),
             vec![("Last-Event-ID", "abc")],
