@@ -65,6 +65,7 @@ fn stream_without_network(c: &mut Criterion) {
                 retry_ms: 3000,
                 keepalive: Some(Duration::from_secs(15)),
                 max_duration: None,
+                write_stall: None,
             };
             runtime.block_on(async {
                 // The stream's timer needs the runtime, so it is built inside it.

@@ -52,6 +52,11 @@ pub struct Config {
     #[arg(long, env = "SSE_DRAIN_MS", default_value_t = 1000)]
     pub drain_ms: u64,
 
+    /// Drop a client whose connection has accepted no bytes for this long (ms; 0: never):
+    /// a reader that stopped reading must not hold a stream forever.
+    #[arg(long, env = "SSE_WRITE_STALL_MS", default_value_t = 30_000)]
+    pub write_stall_ms: u64,
+
     /// A client must send its request headers within this time (ms), or it is dropped.
     #[arg(long, env = "SSE_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
     pub request_timeout_ms: u64,
@@ -103,6 +108,7 @@ impl Default for Config {
             max_connections: 100_000,
             workers: 0,
             drain_ms: 1000,
+            write_stall_ms: 30_000,
             request_timeout_ms: 5000,
             limits: RequestLimits::default(),
         }
@@ -114,6 +120,12 @@ impl Config {
     #[must_use]
     pub fn keepalive(&self) -> Option<Duration> {
         (self.keepalive_secs > 0).then(|| Duration::from_secs(self.keepalive_secs))
+    }
+
+    /// The write-stall timeout, `None` when disabled.
+    #[must_use]
+    pub fn write_stall(&self) -> Option<Duration> {
+        (self.write_stall_ms > 0).then(|| Duration::from_millis(self.write_stall_ms))
     }
 
     /// The static folder to serve: the configured one, else `./static` when it exists, else

@@ -63,6 +63,7 @@ impl Application {
             metrics: Arc::clone(&metrics),
             shutdown: shutdown.clone(),
         });
+        let write_stall = config.write_stall();
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -76,6 +77,11 @@ impl Application {
         .max_connections(config.max_connections.saturating_add(CONNECTION_HEADROOM))
         .backlog(LISTEN_BACKLOG)
         .client_request_timeout(Duration::from_millis(config.request_timeout_ms))
+        .on_connect(move |connection, _| {
+            if let Some(timeout) = write_stall {
+                cut_off_stalled_readers(connection, timeout);
+            }
+        })
         .shutdown_timeout((shutdown.drain_window() + STOP_GRACE).as_secs().max(1))
         // Signals are ours: a stop first drains the streams, see `AppHandle::stop`.
         .disable_signals()
@@ -170,6 +176,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, stati
                 .index_file("index.html")
                 .default_handler(web::to(not_found)),
         );
+}
+
+/// Sets `TCP_USER_TIMEOUT` on an accepted connection: the kernel then drops it when sent
+/// data stays unacknowledged, or the peer's receive window stays shut, for `timeout`. A
+/// client that stops reading is cut off after that long instead of holding its stream and
+/// buffers forever; its stream counts as `write_stalled`.
+fn cut_off_stalled_readers(connection: &dyn std::any::Any, timeout: Duration) {
+    let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout)) {
+        tracing::warn!(%error, "cannot set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (stream, timeout);
 }
 
 async fn not_found() -> actix_web::HttpResponse {

@@ -22,6 +22,9 @@ pub enum EndReason {
     Shutdown,
     /// The client went away, or the connection broke, before the stream ended.
     ClientGone,
+    /// The client stopped reading: its connection accepted no bytes for the write-stall
+    /// timeout and was dropped.
+    WriteStalled,
 }
 
 impl EndReason {
@@ -31,6 +34,7 @@ impl EndReason {
             Self::MaxDuration => "max_duration",
             Self::Shutdown => "shutdown",
             Self::ClientGone => "client_gone",
+            Self::WriteStalled => "write_stalled",
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct StreamDefaults {
     pub keepalive: Option<Duration>,
     /// Default server-driven end of a stream.
     pub max_duration: Option<Duration>,
+    /// A connection that accepts no bytes for this long is dropped.
+    pub write_stall: Option<Duration>,
     /// Allowed ranges for query overrides.
     pub limits: RequestLimits,
 }
@@ -33,6 +35,7 @@ impl From<&Config> for StreamDefaults {
             retry_ms: config.retry_ms,
             keepalive: config.keepalive(),
             max_duration: config.max_stream_secs.map(Duration::from_secs),
+            write_stall: config.write_stall(),
             limits: config.limits,
         }
     }
@@ -53,6 +56,8 @@ pub struct StreamPlan {
     pub keepalive: Option<Duration>,
     /// The server ends the stream after this long, with a retry hint.
     pub max_duration: Option<Duration>,
+    /// The connection is dropped when it accepts no bytes for this long.
+    pub write_stall: Option<Duration>,
 }
 
 impl StreamPlan {
@@ -171,6 +176,7 @@ pub fn decide(
         retry_ms: defaults.retry_ms,
         keepalive: defaults.keepalive,
         max_duration: max_secs.map(Duration::from_secs).or(defaults.max_duration),
+        write_stall: defaults.write_stall,
     }))
 }
 

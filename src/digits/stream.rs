@@ -200,6 +200,22 @@ impl Stream for DigitsStream {
     }
 }
 
+impl Drop for DigitsStream {
+    /// A stream dropped before it ended lost its client. When it had not been able to write
+    /// for the write-stall timeout, the connection was cut for not reading (the kernel's
+    /// `TCP_USER_TIMEOUT`, set in `startup`): count it as such.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some(stall) = self.plan.write_stall {
+            if self.last_write.elapsed() >= stall {
+                self.tracker.ended(EndReason::WriteStalled);
+            }
+        }
+    }
+}
+
 fn saturating_at(from: Instant, after: Duration) -> Instant {
     from.checked_add(after).unwrap_or_else(|| from + FAR_FUTURE)
 }

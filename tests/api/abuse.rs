@@ -74,3 +74,37 @@ async fn after_thousands_of_connect_and_leave_cycles_no_stream_is_left_open() {
     .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_after_the_write_stall_timeout() {
+    let app = spawn_app_with(|c| {
+        c.write_stall_ms = 500;
+        // Events as fast as the connection takes them fill every buffer at once.
+        c.limits.min_interval_ms = 0;
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(app.addr).await.unwrap();
+    stalled
+        .write_all(b"GET /digits?interval_ms=0&count=1000000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Never read: the window closes, the server's buffers fill, writes stop.
+    let started = Instant::now();
+    app.wait_for_metric("sse_streams_ended_total{reason=\"write_stalled\"}", |n| {
+        n == 1.0
+    })
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500),
+        "cut off after {waited:?}"
+    );
+    assert_eq!(app.metric("sse_streams_open").await, 0.0);
+    // A reading client on the same server is unaffected.
+    let mut reader = app.get("/digits?interval_ms=20").await;
+    assert_eq!(read_events(&mut reader, 3).await[2].data, "3");
+    drop((stalled, reader));
+    app.stop().await;
+}
