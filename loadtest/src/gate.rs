@@ -364,6 +364,7 @@ mod tests {
             counters: crate::metrics::Counters::default(),
             latencies: crate::summary::Latencies::default(),
             processes: crate::summary::Processes::default(),
+            timeline: crate::timeline::Timeline::default(),
             histograms: crate::metrics::Histograms::default(),
         };
         summary.peak_open_streams = 2000;

@@ -14,7 +14,8 @@
 //! - [`embedded`]: the server started inside this process (and restarted mid-run).
 //! - [`procstat`]: RSS and CPU from `/proc`, the open-files limit and budget.
 //! - [`runner`]: one run from options to [`Summary`]; [`capacity`]: the capacity search.
-//! - [`summary`] and [`report`]: the results as data, console text and files.
+//! - [`summary`] and [`report`]: the results as data, console text and files;
+//!   [`timeline`]: the live figures sampled over the run.
 
 pub mod capacity;
 pub mod client;
@@ -32,6 +33,7 @@ pub mod scenario;
 pub mod schedule;
 pub mod stop;
 pub mod summary;
+pub mod timeline;
 
 pub use options::Options;
 pub use runner::run;

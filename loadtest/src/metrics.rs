@@ -239,6 +239,8 @@ pub struct Live {
     pub errors: AtomicU64,
     /// Ids lost so far (as known when their connection ended).
     pub lost: AtomicU64,
+    /// Reconnection attempts so far (the timeline's reconnects).
+    pub reconnects: AtomicU64,
     /// When every user first had a stream open: the steady state starts.
     pub steady_since: OnceLock<Instant>,
     /// The embedded server is down on purpose (a `--restart-at` outage).

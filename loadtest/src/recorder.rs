@@ -172,6 +172,7 @@ impl Recorder for UserRecorder {
         self.counters.connect_attempts += 1;
         if self.attempts > 1 {
             self.counters.reconnects += 1;
+            self.metrics.live.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         self.resume_at = last_event_id.parse::<u64>().ok().map(|id| id + 1);
     }
@@ -371,6 +372,7 @@ mod tests {
         let (h, c) = metrics.merged();
         assert_eq!(c.connect_attempts, 2);
         assert_eq!(c.reconnects, 1);
+        assert_eq!(metrics.live.reconnects.load(Ordering::Relaxed), 1);
         assert_eq!(c.resumed_ok, 1);
         assert_eq!(c.events, 8);
         assert_eq!(c.expected, 8);

@@ -262,6 +262,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         latencies: Latencies::of(&histograms),
         counters,
         processes,
+        timeline: peaks.timeline,
         histograms,
     })
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::metrics::{Counters, Histograms};
 use crate::procstat::{FileLimit, ProcSample};
+use crate::timeline::Timeline;
 
 /// Percentiles of one histogram, in milliseconds (µs resolution).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -88,7 +89,7 @@ impl Latencies {
 pub struct ProcessUsage {
     /// RSS before the users started, MiB.
     pub rss_before_mib: f64,
-    /// Highest RSS seen (sampled every second), MiB.
+    /// Highest RSS seen (sampled every 500 ms), MiB.
     pub rss_peak_mib: f64,
     /// RSS after the run, once streams had closed, MiB.
     pub rss_after_mib: f64,
@@ -188,6 +189,8 @@ pub struct Summary {
     pub latencies: Latencies,
     /// Memory and CPU.
     pub processes: Processes,
+    /// Open streams, events, errors, reconnects and RSS over the run (see [`Timeline`]).
+    pub timeline: Timeline,
     /// The merged histograms, for the percentile and interval-log files.
     #[serde(skip)]
     pub histograms: Histograms,
