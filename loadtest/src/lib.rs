@@ -15,15 +15,18 @@
 //! - [`procstat`]: RSS and CPU from `/proc`, the open-files limit and budget.
 //! - [`runner`]: one run from options to [`Summary`]; [`capacity`]: the capacity search.
 //! - [`summary`] and [`report`]: the results as data, console text and files;
-//!   [`timeline`]: the live figures sampled over the run.
+//!   [`timeline`]: the live figures sampled over the run; [`html_report`] with [`plots`]:
+//!   the `--report-dir` page with its SVG plots.
 
 pub mod capacity;
 pub mod client;
 pub mod embedded;
 pub mod gate;
+pub mod html_report;
 pub mod metrics;
 mod monitor;
 pub mod options;
+pub mod plots;
 pub mod pool;
 pub mod procstat;
 pub mod recorder;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use loadtest::{capacity, report, run, Options};
+use loadtest::{capacity, html_report, report, run, Options};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn main_with(options: Options) -> anyhow::Result<()> {
+async fn main_with(mut options: Options) -> anyhow::Result<()> {
     if options.sse.find_capacity {
         let found = capacity::find_capacity(&options).await?;
         print!("{}", capacity::render(&found));
@@ -28,6 +28,7 @@ async fn main_with(options: Options) -> anyhow::Result<()> {
         return Ok(());
     }
     let gate = options.gate.resolve()?;
+    html_report::prepare(&mut options)?;
     let summary = run(options.clone()).await?;
     print!("{}", report::render(&summary));
     if let Some(path) = &options.sse.summary_json {
@@ -39,12 +40,21 @@ async fn main_with(options: Options) -> anyhow::Result<()> {
     if let Some(path) = &options.sse.hdr_log {
         report::write_interval_log(&summary, path)?;
     }
-    if let Some(thresholds) = gate {
-        let source = options.gate.file.as_ref().map_or_else(
-            || "thresholds from flags".to_owned(),
-            |path| path.display().to_string(),
-        );
-        let verdict = thresholds.check(&summary);
+    let source = options.gate.file.as_ref().map_or_else(
+        || "thresholds from flags".to_owned(),
+        |path| path.display().to_string(),
+    );
+    let verdict = gate.map(|thresholds| thresholds.check(&summary));
+    if let Some(dir) = &options.sse.report_dir {
+        let page = html_report::write(
+            dir,
+            &summary,
+            verdict.as_ref().map(|v| (v, source.as_str())),
+            &options.goose.report_file,
+        )?;
+        eprintln!("report: {}", page.display());
+    }
+    if let Some(verdict) = verdict {
         print!("{}", verdict.render(&source));
         anyhow::ensure!(
             verdict.passed(),

@@ -138,6 +138,11 @@ pub struct SseOptions {
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
 
+    /// Write an HTML report into DIR: DIR/index.html (summary, gate, plots; self-contained)
+    /// and, unless --report-file is given, goose's report as DIR/goose.html.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+
     /// Search for capacity: run steps of rising offered events/s (more users at the same
     /// interval) and report the highest rate whose lateness p99 stays under
     /// --capacity-p99-ms with no errors and no loss. Each step runs for -t.

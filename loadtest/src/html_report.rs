@@ -1,0 +1,555 @@
+//! `--report-dir DIR`: the run as one self-contained HTML page, `DIR/index.html` (inline CSS
+//! and SVG, nothing fetched): the SSE summary, the gate's checks, the plots, and a link to
+//! goose's own report beside it.
+//!
+//! Every figure of the summary tables sits in a cell whose `data-key` names its place in the
+//! JSON summary (`counters.events`, `latencies.lateness.p99_ms`), printed as the console
+//! prints it, so a test (or a script) can check the page against `--summary-json`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::gate::Verdict;
+use crate::options::Options;
+use crate::plots;
+use crate::report::thousands;
+use crate::summary::{Percentiles, ProcessUsage, Summary};
+
+/// The page's name inside the report folder.
+pub const INDEX: &str = "index.html";
+/// Goose's report's name inside the report folder, when `--report-file` is not given.
+pub const GOOSE_REPORT: &str = "goose.html";
+
+/// The page's style: readable tables, plots scaled to the window, PASS/FAIL in colour.
+const STYLE: &str = "
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 960px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 0.8em 0; font-variant-numeric: tabular-nums; }
+th, td { padding: 0.2em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: left; }
+td.n, th.n { text-align: right; }
+tr.pass td.mark { color: #0a7a2f; font-weight: bold; } tr.fail td.mark { color: #b00020; font-weight: bold; }
+.clean { color: #0a7a2f; } .dirty { color: #b00020; font-weight: bold; }
+figure { margin: 1.2em 0; } figcaption { color: #555; font-size: 0.9em; margin-top: 0.3em; }
+svg { max-width: 100%; height: auto; }
+.side { display: flex; flex-wrap: wrap; gap: 0 1.5em; align-items: flex-start; }
+code { background: #f3f3f3; padding: 0 0.2em; }
+";
+
+/// When `--report-dir` is given: creates the folder and, unless goose's `--report-file` is
+/// set, has goose write its HTML report there as [`GOOSE_REPORT`]. Call before the run.
+///
+/// # Errors
+/// When the folder cannot be created.
+pub fn prepare(options: &mut Options) -> anyhow::Result<()> {
+    let Some(dir) = &options.sse.report_dir else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if options.goose.report_file.is_empty() {
+        options
+            .goose
+            .report_file
+            .push(dir.join(GOOSE_REPORT).to_string_lossy().into_owned());
+    }
+    Ok(())
+}
+
+/// Writes `dir/index.html`; `goose_reports` are goose's report files, linked from the page.
+///
+/// # Errors
+/// When a plot cannot be drawn or the file cannot be written.
+pub fn write(
+    dir: &Path,
+    summary: &Summary,
+    gate: Option<(&Verdict, &str)>,
+    goose_reports: &[String],
+) -> anyhow::Result<PathBuf> {
+    let links: Vec<String> = goose_reports
+        .iter()
+        .map(|file| relative_link(dir, Path::new(file)))
+        .collect();
+    let page = render(summary, gate, &links)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(INDEX);
+    std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// A link to `file` from a page in `dir`: its name when it is in `dir`, else its path.
+fn relative_link(dir: &Path, file: &Path) -> String {
+    match (file.parent(), file.file_name()) {
+        (Some(parent), Some(name)) if parent == dir => name.to_string_lossy().into_owned(),
+        _ => file.to_string_lossy().into_owned(),
+    }
+}
+
+/// Text made safe inside HTML elements and quoted attributes.
+#[must_use]
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The page.
+///
+/// # Errors
+/// When a plot cannot be drawn.
+pub fn render(
+    s: &Summary,
+    gate: Option<(&Verdict, &str)>,
+    goose_links: &[String],
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let title = format!("sse-digits load test: {}", s.target);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        escape(&title),
+        escape(&title)
+    );
+    let _ = writeln!(
+        out,
+        "<p>{} server · {} users · {:.1} s. <a href=\"#summary\">Summary</a> · {}<a href=\"#plots\">Plots</a>{}</p>",
+        if s.embedded { "Embedded" } else { "External" },
+        s.users,
+        s.elapsed_secs,
+        if gate.is_some() {
+            "<a href=\"#gate\">Gate</a> · "
+        } else {
+            ""
+        },
+        if goose_links.is_empty() {
+            ""
+        } else {
+            " · <a href=\"#goose\">goose's report</a>"
+        }
+    );
+    summary_section(&mut out, s);
+    if let Some((verdict, source)) = gate {
+        gate_section(&mut out, verdict, source);
+    }
+    plots_section(&mut out, s)?;
+    if !goose_links.is_empty() {
+        out.push_str("<section id=\"goose\">\n<h2>Goose's report</h2>\n<p>Goose's own report of the same run (requests, response times and status codes of the stream opens):</p>\n<ul>\n");
+        for link in goose_links {
+            let link = escape(link);
+            let _ = writeln!(out, "<li><a href=\"{link}\">{link}</a></li>");
+        }
+        out.push_str("</ul>\n</section>\n");
+    }
+    out.push_str("</body>\n</html>\n");
+    Ok(out)
+}
+
+/// A cell holding the figure found at `key` in the JSON summary, printed as `text`.
+fn cell(key: &str, text: impl std::fmt::Display) -> String {
+    format!("<td class=\"n\" data-key=\"{}\">{text}</td>", escape(key))
+}
+
+fn row(out: &mut String, label: &str, cells: &[String]) {
+    let _ = writeln!(out, "<tr><th>{}</th>{}</tr>", escape(label), cells.concat());
+}
+
+fn summary_section(out: &mut String, s: &Summary) {
+    out.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p>Target <code>{}</code>. Result: {}</p>",
+        escape(&s.target),
+        if s.is_clean() {
+            "<span class=\"clean\">clean: no loss, duplicate, reorder, malformed event or connection error</span>"
+        } else {
+            "<span class=\"dirty\">NOT CLEAN: see the counters below</span>"
+        }
+    );
+    out.push_str("<table id=\"overview\">\n");
+    row(out, "users", &[cell("users", s.users)]);
+    row(out, "interval, ms", &[cell("interval_ms", s.interval_ms)]);
+    row(
+        out,
+        "offered events/s",
+        &[cell(
+            "offered_events_per_sec",
+            thousands(s.offered_events_per_sec.round() as u64),
+        )],
+    );
+    let steady = s.steady_events_per_sec.map_or_else(
+        || "<td class=\"n\">-</td>".to_owned(),
+        |r| cell("steady_events_per_sec", thousands(r.round() as u64)),
+    );
+    row(out, "delivered events/s with all streams open", &[steady]);
+    row(
+        out,
+        "delivered events/s over the whole run",
+        &[cell(
+            "events_per_sec",
+            thousands(s.events_per_sec.round() as u64),
+        )],
+    );
+    row(
+        out,
+        "elapsed, s",
+        &[cell("elapsed_secs", format!("{:.1}", s.elapsed_secs))],
+    );
+    row(
+        out,
+        "peak open streams",
+        &[cell("peak_open_streams", s.peak_open_streams)],
+    );
+    out.push_str("</table>\n");
+    latency_table(out, s);
+    counter_table(out, s);
+    process_table(out, s);
+    out.push_str("</section>\n");
+}
+
+fn latency_table(out: &mut String, s: &Summary) {
+    out.push_str("<table id=\"latencies\">\n<tr><th>ms</th>");
+    for h in ["count", "p50", "p90", "p99", "p99.9", "max", "mean"] {
+        let _ = write!(out, "<th class=\"n\">{h}</th>");
+    }
+    out.push_str("</tr>\n");
+    let l = &s.latencies;
+    let rows: [(&str, &str, &Percentiles); 6] = [
+        ("open", "open", &l.open),
+        ("first event", "first_event", &l.first_event),
+        ("lateness", "lateness", &l.lateness),
+        (
+            "lateness when steady",
+            "lateness_steady",
+            &l.lateness_steady,
+        ),
+        ("reconnect", "reconnect", &l.reconnect),
+        ("retry overshoot", "retry_overshoot", &l.retry_overshoot),
+    ];
+    for (label, key, p) in rows {
+        let ms = |field: &str, v: f64| cell(&format!("latencies.{key}.{field}"), format!("{v:.3}"));
+        row(
+            out,
+            label,
+            &[
+                cell(&format!("latencies.{key}.count"), thousands(p.count)),
+                ms("p50_ms", p.p50_ms),
+                ms("p90_ms", p.p90_ms),
+                ms("p99_ms", p.p99_ms),
+                ms("p999_ms", p.p999_ms),
+                ms("max_ms", p.max_ms),
+                ms("mean_ms", p.mean_ms),
+            ],
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+/// A counter's label on the page, its field in `counters`, and its value.
+type Counter<'a> = (&'a str, &'a str, u64);
+
+fn counter_table(out: &mut String, s: &Summary) {
+    let c = &s.counters;
+    let groups: [(&str, &[Counter]); 4] = [
+        (
+            "connections",
+            &[
+                ("attempts", "connect_attempts", c.connect_attempts),
+                ("opened", "connections_opened", c.connections_opened),
+                ("reconnects", "reconnects", c.reconnects),
+                ("resumed ok", "resumed_ok", c.resumed_ok),
+                ("resumed wrong", "resumed_wrong", c.resumed_wrong),
+            ],
+        ),
+        (
+            "failures",
+            &[
+                ("refused", "failed_refused", c.failed_refused),
+                (
+                    "refused during the planned restart",
+                    "refused_during_restart",
+                    c.refused_during_restart,
+                ),
+                ("timeout", "failed_timeout", c.failed_timeout),
+                ("status", "failed_status", c.failed_status),
+                ("content type", "failed_content_type", c.failed_content_type),
+                ("other", "failed_other", c.failed_other),
+                ("read errors", "read_errors", c.read_errors),
+                ("idle timeouts", "idle_timeouts", c.idle_timeouts),
+            ],
+        ),
+        (
+            "events",
+            &[
+                ("received", "events", c.events),
+                ("expected", "expected", c.expected),
+                ("lost", "lost", c.lost),
+                ("duplicated", "duplicated", c.duplicated),
+                ("out of order", "out_of_order", c.out_of_order),
+                ("malformed", "malformed", c.malformed),
+                ("early", "early", c.early),
+                ("stalls", "stalls", c.stalls),
+            ],
+        ),
+        (
+            "endings",
+            &[
+                ("bye", "completed_bye", c.completed_bye),
+                ("204", "ended_no_content", c.ended_no_content),
+                (
+                    "dropped by client",
+                    "dropped_by_client",
+                    c.dropped_by_client,
+                ),
+                ("closed by server", "closed_by_server", c.closed_by_server),
+                (
+                    "no retry hint",
+                    "closed_without_retry_hint",
+                    c.closed_without_retry_hint,
+                ),
+                (
+                    "streaming at the end",
+                    "stopped_at_deadline",
+                    c.stopped_at_deadline,
+                ),
+                ("keep-alives", "keepalives", c.keepalives),
+            ],
+        ),
+    ];
+    out.push_str("<div class=\"side\">\n");
+    for (group, counters) in groups {
+        let _ = writeln!(
+            out,
+            "<table class=\"counters\"><tr><th colspan=\"2\">{group}</th></tr>"
+        );
+        for (label, key, value) in counters {
+            row(
+                out,
+                label,
+                &[cell(&format!("counters.{key}"), thousands(*value))],
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</div>\n<table id=\"errors-by-kind\">\n");
+    let by_key = |map: String| format!("<td class=\"n\">{}</td>", escape(&map));
+    if !c.status_codes.is_empty() {
+        row(
+            out,
+            "status codes",
+            &[by_key(format!("{:?}", c.status_codes))],
+        );
+    }
+    if !c.other_errors.is_empty() {
+        row(
+            out,
+            "other errors",
+            &[by_key(format!("{:?}", c.other_errors))],
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn usage_rows(out: &mut String, label: &str, key: &str, u: &ProcessUsage) {
+    let f = |field: &str, decimals: usize, v: f64| {
+        cell(
+            &format!("processes.{key}.{field}"),
+            format!("{v:.decimals$}"),
+        )
+    };
+    let _ = writeln!(out, "<tr><th colspan=\"2\">{}</th></tr>", escape(label));
+    row(
+        out,
+        "RSS before, MiB",
+        &[f("rss_before_mib", 1, u.rss_before_mib)],
+    );
+    row(
+        out,
+        "RSS peak, MiB",
+        &[f("rss_peak_mib", 1, u.rss_peak_mib)],
+    );
+    row(
+        out,
+        "RSS after, MiB",
+        &[f("rss_after_mib", 1, u.rss_after_mib)],
+    );
+    row(
+        out,
+        "RSS per connection, KiB",
+        &[f("rss_per_connection_kib", 1, u.rss_per_connection_kib)],
+    );
+    row(out, "CPU, s", &[f("cpu_secs", 2, u.cpu_secs)]);
+    row(
+        out,
+        "CPU, % of a core",
+        &[f("cpu_percent", 0, u.cpu_percent)],
+    );
+    row(
+        out,
+        "CPU per event, µs",
+        &[f("cpu_us_per_event", 2, u.cpu_us_per_event)],
+    );
+}
+
+fn process_table(out: &mut String, s: &Summary) {
+    let p = &s.processes;
+    out.push_str("<table id=\"processes\">\n");
+    let label = if s.embedded {
+        "this process (server and load generator)"
+    } else {
+        "load test"
+    };
+    usage_rows(out, label, "this_process", &p.this_process);
+    if let Some(server_cpu) = p.embedded_server_cpu_secs {
+        row(
+            out,
+            "of that CPU, server threads, s",
+            &[cell(
+                "processes.embedded_server_cpu_secs",
+                format!("{server_cpu:.2}"),
+            )],
+        );
+    }
+    if let Some(server) = &p.server {
+        usage_rows(out, "server (--server-pid)", "server", server);
+    }
+    if let Some(open) = s.server_streams_after {
+        row(
+            out,
+            "server streams still open after the run",
+            &[cell("server_streams_after", open)],
+        );
+    }
+    row(
+        out,
+        "open files limit",
+        &[cell("file_limit.soft", s.file_limit.soft)],
+    );
+    out.push_str("</table>\n");
+}
+
+fn gate_section(out: &mut String, verdict: &Verdict, source: &str) {
+    let _ = writeln!(
+        out,
+        "<section id=\"gate\">\n<h2>Gate: {}</h2>\n<p>Thresholds: {}</p>\n<table id=\"checks\">\n\
+         <tr><th></th><th>check</th><th class=\"n\">measured</th><th>threshold</th></tr>",
+        if verdict.passed() { "passed" } else { "FAILED" },
+        escape(source)
+    );
+    for check in &verdict.checks {
+        let (class, mark) = if check.passed {
+            ("pass", "PASS")
+        } else {
+            ("fail", "FAIL")
+        };
+        let _ = writeln!(
+            out,
+            "<tr class=\"{class}\"><td class=\"mark\">{mark}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(&check.name),
+            escape(&check.measured),
+            escape(&check.threshold)
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+}
+
+/// A figure around a plot, or a line saying there was nothing to plot.
+fn figure(out: &mut String, id: &str, svg: Option<String>, caption: &str) {
+    let _ = writeln!(out, "<figure id=\"{id}\">");
+    match svg {
+        Some(svg) => out.push_str(&svg),
+        None => out.push_str("<p>(nothing recorded)</p>"),
+    }
+    let _ = writeln!(out, "\n<figcaption>{caption}</figcaption>\n</figure>");
+}
+
+fn plots_section(out: &mut String, s: &Summary) -> anyhow::Result<()> {
+    out.push_str("<section id=\"plots\">\n<h2>Plots</h2>\n");
+    figure(
+        out,
+        "plot-lateness",
+        plots::percentile_plot("Lateness percentile distribution", &s.histograms.lateness)?,
+        "Per-event lateness (arrival − scheduled time) from the merged HdrHistogram, ms, \
+         against the percentile; the x axis is a log scale of 1/(1−p), so 90%, 99%, 99.9% … \
+         are equally spaced and the tail is visible. The line ends at the max.",
+    );
+    let show_rss = s.embedded || s.processes.server.is_some();
+    let [users, errors, rss] = plots::timeline_plots(&s.timeline, s.embedded, show_rss)?;
+    let period = s.timeline.period_ms;
+    figure(
+        out,
+        "plot-users",
+        users,
+        &format!(
+            "Open streams (connected users, left axis) and events received per second \
+             (right axis), sampled every {period} ms."
+        ),
+    );
+    figure(
+        out,
+        "plot-errors",
+        errors,
+        "Reconnection attempts and errors (failed attempts, read errors, idle timeouts), \
+         totals so far.",
+    );
+    if show_rss {
+        figure(
+            out,
+            "plot-rss",
+            rss,
+            if s.embedded {
+                "Resident memory of this process, which holds both the embedded server and \
+                 the load generator, MiB."
+            } else {
+                "Resident memory of the load test and of the --server-pid server, MiB."
+            },
+        );
+    }
+    out.push_str("</section>\n");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_text_is_escaped() {
+        assert_eq!(
+            escape(r#"<a href="x">&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(escape("plain µs"), "plain µs");
+    }
+
+    #[test]
+    fn a_report_in_the_folder_is_linked_by_name() {
+        let dir = Path::new("/tmp/report");
+        assert_eq!(
+            relative_link(dir, Path::new("/tmp/report/goose.html")),
+            "goose.html"
+        );
+        assert_eq!(
+            relative_link(dir, Path::new("/elsewhere/g.html")),
+            "/elsewhere/g.html"
+        );
+    }
+
+    #[test]
+    fn cells_name_their_json_key() {
+        assert_eq!(
+            cell("counters.lost", 0),
+            "<td class=\"n\" data-key=\"counters.lost\">0</td>"
+        );
+    }
+}
