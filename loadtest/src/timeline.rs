@@ -89,13 +89,15 @@ impl Timeline {
     }
 
     /// Events per second between consecutive samples, at the later one's time:
-    /// `(elapsed_secs, rate)`. A window shorter than half the period (the last sample,
-    /// taken when the run ends) is left out: live counts are published in batches, so a
-    /// rate over a sliver of time is noise.
+    /// `(elapsed_secs, rate)`. The last window is left out: the last sample is taken when
+    /// the run ends, as every user flushes its batched live counts at once, so that window
+    /// shows a spike that never happened. A window shorter than half the period is left out
+    /// too: a rate over a sliver of time is noise.
     #[must_use]
     pub fn event_rates(&self) -> Vec<(f64, f64)> {
         let shortest = self.period_ms as f64 / 2000.0;
-        self.samples
+        let before_the_end = &self.samples[..self.samples.len().saturating_sub(1)];
+        before_the_end
             .windows(2)
             .filter_map(|w| {
                 let dt = w[1].elapsed_secs - w[0].elapsed_secs;
@@ -128,8 +130,10 @@ mod tests {
         t.push(at(0.5, 0));
         t.push(at(1.0, 100));
         t.push(at(1.5, 400));
-        // The run ends 0.1 s later: too short a window to say anything.
-        t.push(at(1.6, 500));
+        t.push(at(1.7, 450));
+        // The run ends: every user flushes its batched counts into this last sample.
+        t.push(at(2.2, 900));
+        // 1.7 is a window under half a period; the last one is the end-of-run flush.
         assert_eq!(t.event_rates(), vec![(1.0, 200.0), (1.5, 600.0)]);
     }
 
