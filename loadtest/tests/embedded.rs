@@ -1,6 +1,8 @@
 //! The load test run programmatically, at small scale, against the real server embedded in
 //! the test process on 127.0.0.1: tens of users, a few seconds, a 50 ms schedule.
 
+mod common;
+
 use std::time::Duration;
 
 use clap::Parser as _;
@@ -17,23 +19,7 @@ const SANE_P99_MS: f64 = 500.0;
 
 async fn load_test(extra: &[&str]) -> Summary {
     let _one_at_a_time = GOOSE.lock().await;
-    let mut args = vec![
-        "loadtest",
-        "-u",
-        "20",
-        "-r",
-        "100",
-        "-t",
-        "3s",
-        "-q",
-        "--no-print-metrics",
-        "--progress-secs",
-        "0",
-        "--interval-ms",
-        "50",
-        "--server-retry-ms",
-        "100",
-    ];
+    let mut args = common::SMALL_RUN.to_vec();
     args.extend_from_slice(extra);
     run(Options::try_parse_from(args).unwrap()).await.unwrap()
 }

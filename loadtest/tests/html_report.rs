@@ -1,6 +1,8 @@
 //! `--report-dir`: a small run against the embedded server writes one self-contained HTML
 //! page whose figures match the JSON summary of the same run.
 
+mod common;
+
 use std::path::Path;
 
 use clap::Parser as _;
@@ -17,22 +19,8 @@ async fn run_with_report(dir: &Path) -> (String, Value) {
     let _one_at_a_time = GOOSE.lock().await;
     let report_dir = dir.join("report");
     let json_path = dir.join("summary.json");
-    let mut options = Options::try_parse_from([
-        "loadtest",
-        "-u",
-        "20",
-        "-r",
-        "100",
-        "-t",
-        "3s",
-        "-q",
-        "--no-print-metrics",
-        "--progress-secs",
-        "0",
-        "--interval-ms",
-        "50",
-        "--server-retry-ms",
-        "100",
+    let mut args = common::SMALL_RUN.to_vec();
+    args.extend_from_slice(&[
         "--max-secs",
         "1",
         "--gate-max-lateness-p99-ms",
@@ -41,8 +29,8 @@ async fn run_with_report(dir: &Path) -> (String, Value) {
         report_dir.to_str().unwrap(),
         "--summary-json",
         json_path.to_str().unwrap(),
-    ])
-    .unwrap();
+    ]);
+    let mut options = Options::try_parse_from(args).unwrap();
     let thresholds = options
         .gate
         .resolve()
