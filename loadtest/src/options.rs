@@ -103,6 +103,11 @@ pub struct SseOptions {
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub server_retry_ms: u64,
 
+    /// Embedded server only: on a stop (--restart-at), its streams close at random moments
+    /// within this window, so the reconnections spread out (0: all at once).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub server_drain_ms: u64,
+
     /// Embedded server only: its worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub server_workers: usize,

@@ -93,6 +93,7 @@ pub fn embedded_config(sse: &SseOptions) -> Config {
         interval_ms: sse.interval_ms,
         workers: sse.server_workers,
         retry_ms: sse.server_retry_ms,
+        drain_ms: sse.server_drain_ms,
         ..Config::default()
     }
 }
