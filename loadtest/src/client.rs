@@ -166,12 +166,7 @@ impl EventSource {
 
     /// Resume from `id` on the first connection, as if it had been seen before.
     pub fn resume_from(&mut self, id: &str) {
-        // The parser learns ids only from the wire; feed it one line's worth.
-        let mut line = String::with_capacity(id.len() + 6);
-        line.push_str("id: ");
-        line.push_str(id);
-        line.push_str("\n\n");
-        self.parser.feed(line.as_bytes(), |_| {});
+        self.parser.set_last_event_id(id);
     }
 
     /// The last event id seen (sent as `Last-Event-ID` on the next connection).

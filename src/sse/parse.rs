@@ -56,6 +56,17 @@ impl Parser {
         &self.last_event_id
     }
 
+    /// Sets the last event ID as if an event carrying `id` had been dispatched: for a
+    /// client resuming a stream it saw earlier (the `Last-Event-ID` it will send). An id
+    /// holding NUL is ignored, as the `id` field would be.
+    pub fn set_last_event_id(&mut self, id: &str) {
+        if !id.contains('\0') {
+            self.last_event_id.clear();
+            self.last_event_id.push_str(id);
+            self.id_buffer.clone_from(&self.last_event_id);
+        }
+    }
+
     /// The reconnection time set by the last valid `retry` field, if any.
     #[must_use]
     pub fn retry_ms(&self) -> Option<u64> {
@@ -334,6 +345,17 @@ mod tests {
         let (_, parser) = parse_chunks(&[b"retry: 10\nretry: x\nretry: 20\n\n"]);
         assert_eq!(parser.retry_fields_seen(), 2);
         assert_eq!(parser.retry_ms(), Some(20));
+    }
+
+    #[test]
+    fn a_set_last_event_id_persists_like_a_received_one() {
+        let mut parser = Parser::new();
+        parser.set_last_event_id("41");
+        assert_eq!(parser.last_event_id(), "41");
+        let events = parser.feed_collect(b"data: x\n\n");
+        assert_eq!(events, vec![event("message", "x", "41")]);
+        parser.set_last_event_id("4\0");
+        assert_eq!(parser.last_event_id(), "41", "an id with NUL is ignored");
     }
 
     #[test]
