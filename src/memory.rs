@@ -22,22 +22,35 @@ pub async fn trim_after_streams_close(metrics: Arc<Metrics>, period: Duration) {
         ticks.tick().await;
         let open = metrics.streams_open();
         if open < last_open {
-            let released = trim_heap();
+            let released = release_free_memory();
             tracing::debug!(open, was = last_open, released, "returned freed memory");
         }
         last_open = open;
     }
 }
 
-/// Returns free heap pages to the OS; true when some were released.
+/// Returns free heap pages to the OS now; true when some were released. The server does
+/// this by itself after streams close; a process embedding it may call it after a run.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim_heap() -> bool {
+#[must_use]
+pub fn release_free_memory() -> bool {
     // SAFETY: malloc_trim only walks glibc's own arenas; 0 keeps no extra padding.
     unsafe { libc::malloc_trim(0) == 1 }
 }
 
 /// Other allocators return memory by themselves, or offer no such call.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_heap() -> bool {
+#[must_use]
+pub fn release_free_memory() -> bool {
     false
+}
+
+/// This process's resident memory, bytes (`None` where `/proc` is not available).
+#[must_use]
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
 }

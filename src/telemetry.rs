@@ -55,6 +55,8 @@ pub struct Metrics {
     bytes_sent: Counter,
     rejected: Family<ReasonLabel, Counter>,
     resumed_past_end: Counter,
+    /// Read from `/proc` at each scrape (the standard `process_` name, without our prefix).
+    resident_memory: Gauge,
     max_streams: i64,
 }
 
@@ -62,7 +64,14 @@ impl Metrics {
     /// A fresh set of metrics; at most `max_streams` streams may be open at once.
     #[must_use]
     pub fn new(max_streams: usize) -> Arc<Self> {
-        let mut registry = Registry::with_prefix("sse");
+        let mut root = Registry::default();
+        let resident_memory = Gauge::default();
+        root.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the server process",
+            resident_memory.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("sse");
         let streams_open = Gauge::default();
         let streams_started = Counter::default();
         let streams_ended = Family::<ReasonLabel, Counter>::default();
@@ -102,7 +111,7 @@ impl Metrics {
             resumed_past_end.clone(),
         );
         Arc::new(Self {
-            registry,
+            registry: root,
             streams_open,
             streams_started,
             streams_ended,
@@ -110,6 +119,7 @@ impl Metrics {
             bytes_sent,
             rejected,
             resumed_past_end,
+            resident_memory,
             max_streams: i64::try_from(max_streams).unwrap_or(i64::MAX),
         })
     }
@@ -149,6 +159,10 @@ impl Metrics {
     /// The metrics in the OpenMetrics text format.
     #[must_use]
     pub fn encode(&self) -> String {
+        if let Some(bytes) = crate::memory::resident_bytes() {
+            self.resident_memory
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -251,5 +265,17 @@ mod tests {
         let text = metrics.encode();
         assert!(text.contains("sse_events_sent_total 1\n"), "{text}");
         assert!(text.contains("sse_bytes_sent_total 29\n"), "{text}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn resident_memory_is_read_at_each_scrape() {
+        let text = Metrics::new(1).encode();
+        let bytes: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no resident memory in {text}"));
+        assert!(bytes > 1024 * 1024, "{bytes}");
     }
 }
