@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use crate::aftermath::ServerAfterRun;
 use crate::summary::Summary;
 
 /// The gate's command-line options: a thresholds file, and flags that override it.
@@ -94,6 +95,14 @@ pub struct Thresholds {
     /// embedded, the whole process's (server and load generator together).
     #[arg(long = "gate-max-rss-per-connection-kib", value_name = "KIB")]
     pub max_rss_per_connection_kib: Option<f64>,
+    /// Most streams the server may still hold once the run is over (0 when the gate is on
+    /// and this is unset; checked where the figure is known).
+    #[arg(long = "gate-max-streams-after", value_name = "N")]
+    pub max_streams_after: Option<u64>,
+    /// Highest growth of the server's RSS over the run, percent of its level before (after
+    /// streams closed and freed memory was returned).
+    #[arg(long = "gate-max-rss-growth-pct", value_name = "PCT")]
+    pub max_rss_growth_pct: Option<f64>,
 }
 
 impl Thresholds {
@@ -137,7 +146,9 @@ impl Thresholds {
             max_reconnect_p99_ms,
             min_reconnects,
             max_resumed_wrong,
-            max_rss_per_connection_kib
+            max_rss_per_connection_kib,
+            max_streams_after,
+            max_rss_growth_pct
         )
     }
 
@@ -198,6 +209,14 @@ impl Thresholds {
             c.resumed_wrong,
         );
         at_most("stalls", self.max_stalls, c.stalls);
+        let after = summary.server_after.as_ref();
+        if let Some(open) = after.and_then(|a| a.streams_open) {
+            at_most(
+                "server streams open after the run",
+                self.max_streams_after.or(Some(0)),
+                u64::try_from(open).unwrap_or(u64::MAX),
+            );
+        }
         let mut ms_at_most = |name: &str, limit: Option<f64>, measured: f64| {
             if let Some(limit) = limit {
                 checks.push(Check::new(
@@ -244,6 +263,15 @@ impl Thresholds {
                 format!("<= {limit} KiB"),
                 format!("{measured:.1} KiB"),
                 measured <= limit,
+            ));
+        }
+        if let Some(limit) = self.max_rss_growth_pct {
+            let growth = after.and_then(ServerAfterRun::rss_growth_pct);
+            checks.push(Check::new(
+                "server RSS growth over the run",
+                format!("<= {limit}%"),
+                growth.map_or_else(|| "not measured".to_owned(), |g| format!("{g:+.1}%")),
+                growth.is_some_and(|g| g <= limit),
             ));
         }
         Verdict { checks }
@@ -356,7 +384,12 @@ mod tests {
             events_per_sec: 16_000.0,
             steady_events_per_sec: None,
             peak_open_streams: 0,
-            server_streams_after: Some(0),
+            server_after: Some(ServerAfterRun {
+                measured_in: "test".into(),
+                streams_open: Some(0),
+                rss_before_mib: Some(10.0),
+                rss_after_mib: Some(10.5),
+            }),
             file_limit: crate::procstat::FileLimit {
                 soft: 20_000,
                 hard: 20_000,
@@ -365,6 +398,7 @@ mod tests {
             latencies: crate::summary::Latencies::default(),
             processes: crate::summary::Processes::default(),
             timeline: crate::timeline::Timeline::default(),
+            storm: crate::storm::StormShape::default(),
             histograms: crate::metrics::Histograms::default(),
         };
         summary.peak_open_streams = 2000;
@@ -394,8 +428,38 @@ mod tests {
     fn a_clean_run_passes_every_check() {
         let verdict = gate().check(&clean_summary());
         assert!(verdict.passed(), "{}", verdict.render("test"));
-        // 6 set in the file, plus the 5 correctness checks that default to 0.
-        assert_eq!(verdict.checks.len(), 11);
+        // 6 set in the file, plus the 5 correctness checks and the open streams after the
+        // run, which default to 0.
+        assert_eq!(verdict.checks.len(), 12);
+    }
+
+    #[test]
+    fn the_server_must_give_back_its_streams_and_memory() {
+        let limits = Thresholds {
+            max_rss_growth_pct: Some(10.0),
+            ..Thresholds::default()
+        };
+        assert!(limits.check(&clean_summary()).passed(), "+5% is within 10%");
+        let mut summary = clean_summary();
+        summary.server_after = Some(ServerAfterRun {
+            measured_in: "test".into(),
+            streams_open: Some(3),
+            rss_before_mib: Some(10.0),
+            rss_after_mib: Some(11.5),
+        });
+        assert_eq!(
+            limits.check(&summary).failures(),
+            [
+                "server streams open after the run 3 (limit <= 0)",
+                "server RSS growth over the run +15.0% (limit <= 10%)",
+            ]
+        );
+        summary.server_after = None;
+        assert_eq!(
+            limits.check(&summary).failures(),
+            ["server RSS growth over the run not measured (limit <= 10%)"],
+            "a limit that cannot be checked fails rather than passing unseen"
+        );
     }
 
     #[test]

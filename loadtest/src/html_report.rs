@@ -423,12 +423,24 @@ fn process_table(out: &mut String, s: &Summary) {
     if let Some(server) = &p.server {
         usage_rows(out, "server (--server-pid)", "server", server);
     }
-    if let Some(open) = s.server_streams_after {
-        row(
-            out,
-            "server streams still open after the run",
-            &[cell("server_streams_after", open)],
-        );
+    if let Some(after) = &s.server_after {
+        if let Some(open) = after.streams_open {
+            row(
+                out,
+                "server streams still open after the run",
+                &[cell("server_after.streams_open", open)],
+            );
+        }
+        if let Some(growth) = after.rss_growth_pct() {
+            row(
+                out,
+                &format!("RSS growth over the run ({})", after.measured_in),
+                &[cell(
+                    "server_after.rss_growth_pct",
+                    format!("{growth:+.1}%"),
+                )],
+            );
+        }
     }
     row(
         out,

@@ -18,6 +18,7 @@
 //!   [`timeline`]: the live figures sampled over the run; [`html_report`] with [`plots`]:
 //!   the `--report-dir` page with its SVG plots.
 
+pub mod aftermath;
 pub mod capacity;
 pub mod client;
 pub mod embedded;
@@ -26,6 +27,7 @@ pub mod html_report;
 pub mod metrics;
 mod monitor;
 pub mod options;
+pub mod outage;
 pub mod plots;
 pub mod pool;
 pub mod procstat;
@@ -35,6 +37,7 @@ pub mod runner;
 pub mod scenario;
 pub mod schedule;
 pub mod stop;
+pub mod storm;
 pub mod summary;
 pub mod timeline;
 

@@ -243,8 +243,10 @@ pub struct Live {
     pub reconnects: AtomicU64,
     /// When every user first had a stream open: the steady state starts.
     pub steady_since: OnceLock<Instant>,
-    /// The embedded server is down on purpose (a `--restart-at` outage).
-    pub server_down: std::sync::atomic::AtomicBool,
+    /// When the embedded server was down on purpose (`--restart-at`).
+    pub outages: crate::outage::Outages,
+    /// Connection attempts and opens in fine time bins, once the run has started.
+    pub arrivals: OnceLock<crate::storm::Arrivals>,
 }
 
 /// The measurements of one run: a shard per thread that recorded, and the live figures.

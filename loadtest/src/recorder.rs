@@ -167,7 +167,10 @@ impl UserRecorder {
 }
 
 impl Recorder for UserRecorder {
-    fn connecting(&mut self, _at: Instant, last_event_id: &str) {
+    fn connecting(&mut self, at: Instant, last_event_id: &str) {
+        if let Some(arrivals) = self.metrics.live.arrivals.get() {
+            arrivals.attempt(at);
+        }
         self.attempts += 1;
         self.counters.connect_attempts += 1;
         if self.attempts > 1 {
@@ -178,6 +181,9 @@ impl Recorder for UserRecorder {
     }
 
     fn opened(&mut self, at: Instant, time_to_open: Duration) {
+        if let Some(arrivals) = self.metrics.live.arrivals.get() {
+            arrivals.opened(at);
+        }
         self.counters.connections_opened += 1;
         self.metrics
             .live
@@ -195,9 +201,9 @@ impl Recorder for UserRecorder {
         });
     }
 
-    fn open_failed(&mut self, _at: Instant, elapsed: Duration, failure: &Failure) {
+    fn open_failed(&mut self, at: Instant, elapsed: Duration, failure: &Failure) {
         match failure {
-            Failure::Refused if self.metrics.live.server_down.load(Ordering::Relaxed) => {
+            Failure::Refused if self.metrics.live.outages.covers(at - elapsed, at) => {
                 self.counters.refused_during_restart += 1;
                 return;
             }

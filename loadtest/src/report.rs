@@ -11,6 +11,7 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::Histogram;
 
+use crate::storm::Peaks;
 use crate::summary::{Percentiles, ProcessUsage, Summary};
 
 /// What the progress line shows.
@@ -94,6 +95,22 @@ fn usage_line(out: &mut String, label: &str, u: &ProcessUsage) {
     );
 }
 
+/// The busiest windows of connection attempts or opens: a restart's herd shows as a large
+/// count in the finest bin.
+fn storm_line(out: &mut String, label: &str, p: &Peaks, bin_ms: u64) {
+    let _ = writeln!(
+        out,
+        "  {label:<15} busiest {bin_ms} ms {} (at {:.2} s) | 100 ms {} (at {:.2} s) | 1 s {} (at {:.2} s) | total {}",
+        thousands(p.bin.count),
+        p.bin.at_secs,
+        thousands(p.tenth.count),
+        p.tenth.at_secs,
+        thousands(p.second.count),
+        p.second.at_secs,
+        thousands(p.total),
+    );
+}
+
 /// The console summary.
 #[must_use]
 pub fn render(s: &Summary) -> String {
@@ -138,6 +155,8 @@ pub fn render(s: &Summary) -> String {
         "\n  connections     attempts {} | opened {} | reconnects {} (resumed ok {}, wrong {})",
         c.connect_attempts, c.connections_opened, c.reconnects, c.resumed_ok, c.resumed_wrong
     );
+    storm_line(&mut out, "attempts", &s.storm.attempts, s.storm.bin_ms);
+    storm_line(&mut out, "opens", &s.storm.opens, s.storm.bin_ms);
     let _ = writeln!(
         out,
         "  failures        refused {} (+{} during the planned restart) | timeout {} | status {} {:?} | content type {} | other {} {:?} | read errors {} | idle timeouts {}",
@@ -194,11 +213,24 @@ pub fn render(s: &Summary) -> String {
     if let Some(server) = &p.server {
         usage_line(&mut out, "server", server);
     }
-    if let Some(open) = s.server_streams_after {
+    if let Some(after) = &s.server_after {
+        let open = after
+            .streams_open
+            .map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+        let memory = match (
+            after.rss_before_mib,
+            after.rss_after_mib,
+            after.rss_growth_pct(),
+        ) {
+            (Some(before), Some(now), Some(growth)) => {
+                format!("RSS {before:.1} MiB before, {now:.1} MiB after ({growth:+.1}%)")
+            }
+            _ => "RSS not available".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "  {:<15} server streams still open after the run: {open}",
-            ""
+            "  after the run   server streams open {open} | {memory}, measured in {}",
+            after.measured_in
         );
     }
     let _ = writeln!(

@@ -12,6 +12,7 @@ use goose::GooseAttack;
 use sse_digits::config::Config;
 use tokio::sync::{oneshot, Mutex};
 
+use crate::aftermath::{self, ServerAfterRun};
 use crate::client::{ClientOptions, ClientPool, PoolOptions, Stop};
 use crate::embedded::EmbeddedServer;
 use crate::metrics::Metrics;
@@ -132,6 +133,11 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let started_wall = SystemTime::now();
     let stop = Arc::new(Stop::at(started + total));
+    // Attempts after the deadline (there should be none) land in the last bin.
+    let _ = metrics
+        .live
+        .arrivals
+        .set(crate::storm::Arrivals::new(started, total));
     let context = Arc::new(RunContext {
         pool: ClientPool::new(&PoolOptions {
             clients: sse.clients,
@@ -152,6 +158,13 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         stall_threshold: sse.stall_threshold(),
     });
 
+    // An external server's gauge and memory, from its /metrics, if it has one.
+    let scraper = reqwest::Client::builder().no_proxy().build()?;
+    let before_scrape = if embedded {
+        None
+    } else {
+        aftermath::scrape(&scraper, &host).await
+    };
     let before_self = procstat::sample(None)?;
     let before_server = sse
         .server_pid
@@ -201,21 +214,32 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     result.map_err(|e| anyhow!("goose: {e}"))?;
 
     let server = server.lock().await.take();
-    let server_streams_after = match &server {
-        Some(server) => {
-            let settle_until = Instant::now() + SETTLE;
-            while server.streams_open() > 0 && Instant::now() < settle_until {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Some(server.streams_open())
+    if let Some(server) = &server {
+        let settle_until = Instant::now() + SETTLE;
+        while server.streams_open() > 0 && Instant::now() < settle_until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        None => None,
-    };
+    }
     let after_self = procstat::sample(None)?;
     let after_server = sse
         .server_pid
         .map(|pid| procstat::sample(Some(pid)))
         .transpose()?;
+    // The client pool goes before memory is compared: only leftovers should remain.
+    drop(context);
+    let server_after = match (&server, before_scrape) {
+        (Some(server), _) => {
+            let _ = sse_digits::memory::release_free_memory();
+            Some(ServerAfterRun {
+                measured_in: "this process (embedded server and load generator)".into(),
+                streams_open: Some(server.streams_open()),
+                rss_before_mib: Some(aftermath::mib(before_self.rss_bytes)),
+                rss_after_mib: Some(aftermath::mib(procstat::sample(None)?.rss_bytes)),
+            })
+        }
+        (None, Some(before)) => Some(aftermath::external(&scraper, &host, before).await),
+        (None, None) => None,
+    };
     if let Some(server) = server {
         server.stop().await?;
     }
@@ -258,12 +282,18 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         events_per_sec: counters.events as f64 / elapsed.as_secs_f64().max(1e-9),
         steady_events_per_sec: peaks.steady_events_per_sec,
         peak_open_streams: peaks.open_streams,
-        server_streams_after,
+        server_after,
         file_limit,
         latencies: Latencies::of(&histograms),
         counters,
         processes,
         timeline: peaks.timeline,
+        storm: metrics
+            .live
+            .arrivals
+            .get()
+            .map(crate::storm::Arrivals::shape)
+            .unwrap_or_default(),
         histograms,
     })
 }
@@ -292,11 +322,9 @@ async fn restart_after(
     );
     let before = procstat::sample(None)?.server_threads_cpu;
     // Refusals from here until the server is back are the outage we asked for.
-    live.server_down
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    live.outages.begin(Instant::now());
     let restarted = running.restart(down).await;
-    live.server_down
-        .store(false, std::sync::atomic::Ordering::Relaxed);
+    live.outages.end(Instant::now());
     let restarted = restarted?;
     let after = procstat::sample(None)?.server_threads_cpu;
     *slot = Some(restarted);

@@ -6,8 +6,10 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::aftermath::ServerAfterRun;
 use crate::metrics::{Counters, Histograms};
 use crate::procstat::{FileLimit, ProcSample};
+use crate::storm::StormShape;
 use crate::timeline::Timeline;
 
 /// Percentiles of one histogram, in milliseconds (µs resolution).
@@ -179,8 +181,9 @@ pub struct Summary {
     pub steady_events_per_sec: Option<f64>,
     /// Most streams open at once (sampled every second).
     pub peak_open_streams: i64,
-    /// Embedded only: streams the server still had open after the run.
-    pub server_streams_after: Option<i64>,
+    /// The server after the run: open streams and memory against its level before
+    /// (embedded, or an external server with `/metrics`).
+    pub server_after: Option<ServerAfterRun>,
     /// The open-files limit in force.
     pub file_limit: FileLimit,
     /// Every counter.
@@ -191,6 +194,8 @@ pub struct Summary {
     pub processes: Processes,
     /// Open streams, events, errors, reconnects and RSS over the run (see [`Timeline`]).
     pub timeline: Timeline,
+    /// The busiest 10 ms, 100 ms and second of connection attempts and opens.
+    pub storm: StormShape,
     /// The merged histograms, for the percentile and interval-log files.
     #[serde(skip)]
     pub histograms: Histograms,

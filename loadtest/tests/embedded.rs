@@ -24,6 +24,10 @@ async fn load_test(extra: &[&str]) -> Summary {
     run(Options::try_parse_from(args).unwrap()).await.unwrap()
 }
 
+async fn load_test_owned(extra: Vec<&'static str>) -> Summary {
+    load_test(&extra).await
+}
+
 fn assert_nothing_lost(s: &Summary) {
     let c = &s.counters;
     assert!(c.events > 0, "{c:?}");
@@ -44,7 +48,10 @@ async fn a_small_run_is_clean_and_on_time() {
     assert_eq!(c.connections_opened, 20);
     assert_eq!(c.stopped_at_deadline, 20, "every user streams to the end");
     assert_eq!(s.peak_open_streams, 20);
-    assert_eq!(s.server_streams_after, Some(0));
+    assert_eq!(
+        s.server_after.as_ref().and_then(|a| a.streams_open),
+        Some(0)
+    );
     // Three seconds at 20 events/s per user, less ramp-up: well over a thousand.
     assert!(c.events > 1000, "{c:?}");
     let lateness = &s.latencies.lateness;
@@ -94,7 +101,10 @@ async fn every_stream_that_reaches_bye_is_complete() {
     assert_eq!(c.events, 20 * 20, "{c:?}");
     assert_eq!(c.reconnects, 0, "after bye nobody reconnects: {c:?}");
     assert_eq!(c.stopped_at_deadline, 0, "{c:?}");
-    assert_eq!(s.server_streams_after, Some(0));
+    assert_eq!(
+        s.server_after.as_ref().and_then(|a| a.streams_open),
+        Some(0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,6 +146,42 @@ async fn every_user_comes_back_after_a_restart() {
         c.stopped_at_deadline, 20,
         "every user streams to the end: {c:?}"
     );
+    // The storm record counts every attempt and every open, refused ones included.
+    assert_eq!(s.storm.attempts.total, c.connect_attempts, "{:?}", s.storm);
+    assert_eq!(s.storm.opens.total, c.connections_opened, "{:?}", s.storm);
+    let after = s
+        .server_after
+        .as_ref()
+        .expect("embedded runs check the server after");
+    assert_eq!(after.streams_open, Some(0));
+    assert!(after.rss_growth_pct().is_some(), "{after:?}");
+}
+
+/// Without a drain window every stream is closed at the same instant, so every client comes
+/// back in the same few milliseconds; a drain window spreads the closes and with them the
+/// reconnections. The storm record tells the two apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_window_spreads_the_reconnection_herd() {
+    let restart = |drain: &'static str| {
+        load_test_owned(vec![
+            "--restart-at",
+            "1.5",
+            "--restart-down-ms",
+            "300",
+            "--server-drain-ms",
+            drain,
+            "-t",
+            "4s",
+        ])
+    };
+    let herd = restart("0").await;
+    let spread = restart("1000").await;
+    assert_nothing_lost(&herd);
+    assert_nothing_lost(&spread);
+    // 20 users: with no drain nearly all reconnect within one 10 ms bin; spread over a
+    // second (ten retry periods of 100 ms), a bin holds a few.
+    assert!(herd.storm.attempts.bin.count >= 15, "{:?}", herd.storm);
+    assert!(spread.storm.attempts.bin.count <= 10, "{:?}", spread.storm);
 }
 
 /// Connections spread over four loopback source addresses (one client each) still all open,

@@ -1,0 +1,141 @@
+//! After the run: did the server give back what the run took? Its open-streams gauge must
+//! return to 0 and its resident memory to near its level before the run.
+//!
+//! An embedded server shares this process, so its figures are the whole process's, taken
+//! once every stream has closed and freed heap has been returned (the load generator's
+//! leftovers count against it too). An external server is read from its `/metrics`
+//! (`sse_streams_open`, `process_resident_memory_bytes`), after waiting for its gauge to
+//! reach 0 and for its own periodic heap trim to run.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// How long an external server gets to notice that every client has gone.
+const GAUGE_SETTLE: Duration = Duration::from_secs(10);
+/// The server trims its heap every 5 s once streams have closed: wait for one trim.
+const TRIM_WAIT: Duration = Duration::from_millis(6_000);
+
+/// The server's state after the run, and before it where memory is compared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServerAfterRun {
+    /// Where the figures come from.
+    pub measured_in: String,
+    /// Streams the server still had open.
+    pub streams_open: Option<i64>,
+    /// Resident memory before the run, MiB.
+    pub rss_before_mib: Option<f64>,
+    /// Resident memory after the run, MiB.
+    pub rss_after_mib: Option<f64>,
+}
+
+impl ServerAfterRun {
+    /// Growth of resident memory over the run, percent of the level before.
+    #[must_use]
+    pub fn rss_growth_pct(&self) -> Option<f64> {
+        let (before, after) = (self.rss_before_mib?, self.rss_after_mib?);
+        (before > 0.0).then(|| (after - before) / before * 100.0)
+    }
+}
+
+/// What a scrape of `/metrics` told.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scrape {
+    /// `sse_streams_open`.
+    pub streams_open: Option<i64>,
+    /// `process_resident_memory_bytes`.
+    pub rss_bytes: Option<u64>,
+}
+
+/// Reads the two figures from Prometheus/OpenMetrics text; absent ones stay `None`.
+#[must_use]
+pub fn parse_metrics(text: &str) -> Scrape {
+    let value = |name: &str| {
+        text.lines().find_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
+            rest.split_whitespace().next()?.parse::<f64>().ok()
+        })
+    };
+    Scrape {
+        streams_open: value("sse_streams_open").map(|v| v as i64),
+        rss_bytes: value("process_resident_memory_bytes").map(|v| v as u64),
+    }
+}
+
+/// Scrapes `{base}/metrics`; `None` when the server has no such page.
+pub async fn scrape(client: &reqwest::Client, base: &str) -> Option<Scrape> {
+    let url = format!("{}/metrics", base.trim_end_matches('/'));
+    let response = client
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    Some(parse_metrics(&response.text().await.ok()?))
+}
+
+/// An external server after the run: waits for its gauge to reach 0 and for one heap trim,
+/// then compares its memory with `before`.
+pub async fn external(client: &reqwest::Client, base: &str, before: Scrape) -> ServerAfterRun {
+    let settle_until = Instant::now() + GAUGE_SETTLE;
+    let mut after = scrape(client, base).await.unwrap_or_default();
+    while after.streams_open.is_some_and(|open| open > 0) && Instant::now() < settle_until {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        after = scrape(client, base).await.unwrap_or_default();
+    }
+    if before.rss_bytes.is_some() {
+        tokio::time::sleep(TRIM_WAIT).await;
+        let later = scrape(client, base).await.unwrap_or_default();
+        after.rss_bytes = later.rss_bytes;
+        after.streams_open = later.streams_open.or(after.streams_open);
+    }
+    ServerAfterRun {
+        measured_in: "the server's /metrics".into(),
+        streams_open: after.streams_open,
+        rss_before_mib: before.rss_bytes.map(mib),
+        rss_after_mib: after.rss_bytes.map(mib),
+    }
+}
+
+/// Bytes as MiB.
+#[must_use]
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gauge_and_the_memory_are_read_from_metrics_text() {
+        let text = "# HELP process_resident_memory_bytes Resident memory\n\
+                    # TYPE process_resident_memory_bytes gauge\n\
+                    process_resident_memory_bytes 5242880\n\
+                    sse_streams_open_total 9\n\
+                    sse_streams_open 3\n\
+                    # EOF\n";
+        assert_eq!(
+            parse_metrics(text),
+            Scrape {
+                streams_open: Some(3),
+                rss_bytes: Some(5_242_880)
+            }
+        );
+        assert_eq!(parse_metrics("other_metric 1\n"), Scrape::default());
+    }
+
+    #[test]
+    fn growth_is_a_percentage_of_the_level_before() {
+        let after = ServerAfterRun {
+            rss_before_mib: Some(10.0),
+            rss_after_mib: Some(10.5),
+            ..ServerAfterRun::default()
+        };
+        assert!((after.rss_growth_pct().unwrap() - 5.0).abs() < 1e-9);
+        assert_eq!(ServerAfterRun::default().rss_growth_pct(), None);
+    }
+}

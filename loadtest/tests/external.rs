@@ -1,0 +1,38 @@
+//! The load test against a server it did not start (`--host`): after the run it reads the
+//! server's `/metrics` to check that every stream closed and memory came back.
+
+mod common;
+
+use clap::Parser as _;
+use loadtest::{run, Options};
+use sse_digits::config::Config;
+use sse_digits::startup::Application;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_is_read_from_its_metrics_after_the_run() {
+    let app = Application::build(Config {
+        bind: ([127, 0, 0, 1], 0).into(),
+        workers: 1,
+        ..Config::default()
+    })
+    .unwrap();
+    let host = format!("http://{}", app.local_addr());
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+
+    let mut args = common::SMALL_RUN.to_vec();
+    args.extend_from_slice(&["--host", &host]);
+    let s = run(Options::try_parse_from(args).unwrap()).await.unwrap();
+    handle.stop().await;
+    server.await.unwrap().unwrap();
+
+    assert!(!s.embedded);
+    assert!(s.counters.events > 0, "{:?}", s.counters);
+    let after = s.server_after.expect("the server has /metrics");
+    assert!(after.measured_in.contains("/metrics"), "{after:?}");
+    assert_eq!(after.streams_open, Some(0), "{after:?}");
+    let before = after.rss_before_mib.expect("RSS before");
+    let now = after.rss_after_mib.expect("RSS after");
+    // Both are real readings of a live process (a few MiB), not placeholders.
+    assert!(before > 1.0 && now > 1.0, "{after:?}");
+}
