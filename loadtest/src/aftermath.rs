@@ -62,16 +62,22 @@ pub fn parse_metrics(text: &str) -> Scrape {
     }
 }
 
+/// Longest wait for a scrape: a server without `/metrics` may answer with anything, even a
+/// stream that never ends.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Scrapes `{base}/metrics`; `None` when the server has no such page.
 pub async fn scrape(client: &reqwest::Client, base: &str) -> Option<Scrape> {
     let url = format!("{}/metrics", base.trim_end_matches('/'));
-    let response = client
-        .get(url)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
+    let response = client.get(url).timeout(SCRAPE_TIMEOUT).send().await.ok()?;
+    let is_metrics_text = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("text/plain") || v.starts_with("application/openmetrics-text")
+        });
+    if !response.status().is_success() || !is_metrics_text {
         return None;
     }
     Some(parse_metrics(&response.text().await.ok()?))

@@ -128,6 +128,14 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     let host = goose.host.clone().unwrap_or_default();
     let target = format!("{}{}", host.trim_end_matches('/'), sse.path_and_query());
 
+    // An external server's gauge and memory, from its /metrics, if it has one (read before the
+    // run's clock starts).
+    let scraper = reqwest::Client::builder().no_proxy().build()?;
+    let before_scrape = if embedded {
+        None
+    } else {
+        aftermath::scrape(&scraper, &host).await
+    };
     let metrics = Metrics::new();
     let total = plan.ramp + plan.run_time + GRACE;
     let started = Instant::now();
@@ -158,13 +166,6 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         stall_threshold: sse.stall_threshold(),
     });
 
-    // An external server's gauge and memory, from its /metrics, if it has one.
-    let scraper = reqwest::Client::builder().no_proxy().build()?;
-    let before_scrape = if embedded {
-        None
-    } else {
-        aftermath::scrape(&scraper, &host).await
-    };
     let before_self = procstat::sample(None)?;
     let before_server = sse
         .server_pid
