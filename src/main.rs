@@ -6,10 +6,19 @@ use sse_digits::shutdown::wait_for_signal;
 use sse_digits::startup::Application;
 use sse_digits::telemetry::init_tracing;
 
-#[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // First, before any thread starts: returning memory after bursts needs an allocator
+    // setting that glibc only reads at start-up (see `memory::GLIBC_TUNABLES`).
+    let reexec_error = sse_digits::memory::reexec_with_glibc_tunables();
     let config = Config::parse();
     init_tracing();
+    if let Some(error) = reexec_error {
+        tracing::warn!(%error, "could not restart with GLIBC_TUNABLES; running with the defaults");
+    }
+    actix_web::rt::System::new().block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config)?;
     let handle = app.handle();
     let mut server = tokio::spawn(app.run_until_stopped());

@@ -2,6 +2,7 @@
 
 mod abuse;
 mod bad_input;
+mod binary;
 mod digits;
 mod helpers;
 mod operations;
