@@ -27,14 +27,30 @@ pub struct ServerAfterRun {
     pub rss_before_mib: Option<f64>,
     /// Resident memory after the run, MiB.
     pub rss_after_mib: Option<f64>,
+    /// Growth of resident memory over the run, percent of the level before.
+    pub rss_growth_pct: Option<f64>,
 }
 
 impl ServerAfterRun {
-    /// Growth of resident memory over the run, percent of the level before.
+    /// The figures, with the growth worked out from the two memory readings.
     #[must_use]
-    pub fn rss_growth_pct(&self) -> Option<f64> {
-        let (before, after) = (self.rss_before_mib?, self.rss_after_mib?);
-        (before > 0.0).then(|| (after - before) / before * 100.0)
+    pub fn new(
+        measured_in: &str,
+        streams_open: Option<i64>,
+        rss_before_mib: Option<f64>,
+        rss_after_mib: Option<f64>,
+    ) -> Self {
+        let rss_growth_pct = match (rss_before_mib, rss_after_mib) {
+            (Some(before), Some(after)) if before > 0.0 => Some((after - before) / before * 100.0),
+            _ => None,
+        };
+        Self {
+            measured_in: measured_in.to_owned(),
+            streams_open,
+            rss_before_mib,
+            rss_after_mib,
+            rss_growth_pct,
+        }
     }
 }
 
@@ -98,12 +114,12 @@ pub async fn external(client: &reqwest::Client, base: &str, before: Scrape) -> S
         after.rss_bytes = later.rss_bytes;
         after.streams_open = later.streams_open.or(after.streams_open);
     }
-    ServerAfterRun {
-        measured_in: "the server's /metrics".into(),
-        streams_open: after.streams_open,
-        rss_before_mib: before.rss_bytes.map(mib),
-        rss_after_mib: after.rss_bytes.map(mib),
-    }
+    ServerAfterRun::new(
+        "the server's /metrics",
+        after.streams_open,
+        before.rss_bytes.map(mib),
+        after.rss_bytes.map(mib),
+    )
 }
 
 /// Bytes as MiB.
@@ -136,12 +152,11 @@ mod tests {
 
     #[test]
     fn growth_is_a_percentage_of_the_level_before() {
-        let after = ServerAfterRun {
-            rss_before_mib: Some(10.0),
-            rss_after_mib: Some(10.5),
-            ..ServerAfterRun::default()
-        };
-        assert!((after.rss_growth_pct().unwrap() - 5.0).abs() < 1e-9);
-        assert_eq!(ServerAfterRun::default().rss_growth_pct(), None);
+        let after = ServerAfterRun::new("test", Some(0), Some(10.0), Some(10.5));
+        assert!((after.rss_growth_pct.unwrap() - 5.0).abs() < 1e-9);
+        assert_eq!(
+            ServerAfterRun::new("test", Some(0), None, Some(10.5)).rss_growth_pct,
+            None
+        );
     }
 }

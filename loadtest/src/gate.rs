@@ -8,7 +8,6 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::aftermath::ServerAfterRun;
 use crate::summary::Summary;
 
 /// The gate's command-line options: a thresholds file, and flags that override it.
@@ -266,7 +265,7 @@ impl Thresholds {
             ));
         }
         if let Some(limit) = self.max_rss_growth_pct {
-            let growth = after.and_then(ServerAfterRun::rss_growth_pct);
+            let growth = after.and_then(|a| a.rss_growth_pct);
             checks.push(Check::new(
                 "server RSS growth over the run",
                 format!("<= {limit}%"),
@@ -371,6 +370,7 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aftermath::ServerAfterRun;
 
     fn clean_summary() -> Summary {
         let mut summary = Summary {
@@ -384,12 +384,7 @@ mod tests {
             events_per_sec: 16_000.0,
             steady_events_per_sec: None,
             peak_open_streams: 0,
-            server_after: Some(ServerAfterRun {
-                measured_in: "test".into(),
-                streams_open: Some(0),
-                rss_before_mib: Some(10.0),
-                rss_after_mib: Some(10.5),
-            }),
+            server_after: Some(ServerAfterRun::new("test", Some(0), Some(10.0), Some(10.5))),
             file_limit: crate::procstat::FileLimit {
                 soft: 20_000,
                 hard: 20_000,
@@ -441,12 +436,7 @@ mod tests {
         };
         assert!(limits.check(&clean_summary()).passed(), "+5% is within 10%");
         let mut summary = clean_summary();
-        summary.server_after = Some(ServerAfterRun {
-            measured_in: "test".into(),
-            streams_open: Some(3),
-            rss_before_mib: Some(10.0),
-            rss_after_mib: Some(11.5),
-        });
+        summary.server_after = Some(ServerAfterRun::new("test", Some(3), Some(10.0), Some(11.5)));
         assert_eq!(
             limits.check(&summary).failures(),
             [

@@ -431,14 +431,11 @@ fn process_table(out: &mut String, s: &Summary) {
                 &[cell("server_after.streams_open", open)],
             );
         }
-        if let Some(growth) = after.rss_growth_pct() {
+        if let Some(growth) = after.rss_growth_pct {
             row(
                 out,
-                &format!("RSS growth over the run ({})", after.measured_in),
-                &[cell(
-                    "server_after.rss_growth_pct",
-                    format!("{growth:+.1}%"),
-                )],
+                &format!("RSS growth over the run, % ({})", after.measured_in),
+                &[cell("server_after.rss_growth_pct", format!("{growth:.1}"))],
             );
         }
     }

@@ -220,7 +220,7 @@ pub fn render(s: &Summary) -> String {
         let memory = match (
             after.rss_before_mib,
             after.rss_after_mib,
-            after.rss_growth_pct(),
+            after.rss_growth_pct,
         ) {
             (Some(before), Some(now), Some(growth)) => {
                 format!("RSS {before:.1} MiB before, {now:.1} MiB after ({growth:+.1}%)")

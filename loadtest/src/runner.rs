@@ -231,12 +231,12 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     let server_after = match (&server, before_scrape) {
         (Some(server), _) => {
             let _ = sse_digits::memory::release_free_memory();
-            Some(ServerAfterRun {
-                measured_in: "this process (embedded server and load generator)".into(),
-                streams_open: Some(server.streams_open()),
-                rss_before_mib: Some(aftermath::mib(before_self.rss_bytes)),
-                rss_after_mib: Some(aftermath::mib(procstat::sample(None)?.rss_bytes)),
-            })
+            Some(ServerAfterRun::new(
+                "this process (embedded server and load generator)",
+                Some(server.streams_open()),
+                Some(aftermath::mib(before_self.rss_bytes)),
+                Some(aftermath::mib(procstat::sample(None)?.rss_bytes)),
+            ))
         }
         (None, Some(before)) => Some(aftermath::external(&scraper, &host, before).await),
         (None, None) => None,
