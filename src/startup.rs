@@ -52,6 +52,9 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let local_addr = listener.local_addr()?;
+        if let Some(timeout) = config.write_stall() {
+            cut_off_stalled_readers(&listener, timeout);
+        }
         let static_dir = config.resolved_static_dir();
         if !static_dir.join("index.html").is_file() {
             tracing::warn!(dir = %static_dir.display(), "no index.html in the static folder");
@@ -63,7 +66,6 @@ impl Application {
             metrics: Arc::clone(&metrics),
             shutdown: shutdown.clone(),
         });
-        let write_stall = config.write_stall();
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -77,11 +79,6 @@ impl Application {
         .max_connections(config.max_connections.saturating_add(CONNECTION_HEADROOM))
         .backlog(LISTEN_BACKLOG)
         .client_request_timeout(Duration::from_millis(config.request_timeout_ms))
-        .on_connect(move |connection, _| {
-            if let Some(timeout) = write_stall {
-                cut_off_stalled_readers(connection, timeout);
-            }
-        })
         .shutdown_timeout((shutdown.drain_window() + STOP_GRACE).as_secs().max(1))
         // Signals are ours: a stop first drains the streams, see `AppHandle::stop`.
         .disable_signals()
@@ -178,20 +175,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, stati
         );
 }
 
-/// Sets `TCP_USER_TIMEOUT` on an accepted connection: the kernel then drops it when sent
-/// data stays unacknowledged, or the peer's receive window stays shut, for `timeout`. A
-/// client that stops reading is cut off after that long instead of holding its stream and
-/// buffers forever; its stream counts as `write_stalled`.
-fn cut_off_stalled_readers(connection: &dyn std::any::Any, timeout: Duration) {
-    let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-        return;
-    };
+/// Sets `TCP_USER_TIMEOUT` on the listening socket; Linux copies it to every connection it
+/// accepts (no per-connection system call or hook). The kernel then drops a connection when
+/// sent data stays unacknowledged, or the peer's receive window stays shut, for `timeout`.
+/// A client that stops reading is cut off after that long instead of holding its stream
+/// and buffers forever; its stream counts as `write_stalled`.
+fn cut_off_stalled_readers(listener: &TcpListener, timeout: Duration) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout)) {
+    if let Err(error) = socket2::SockRef::from(listener).set_tcp_user_timeout(Some(timeout)) {
         tracing::warn!(%error, "cannot set TCP_USER_TIMEOUT");
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = (stream, timeout);
+    let _ = (listener, timeout);
 }
 
 async fn not_found() -> actix_web::HttpResponse {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use pin_project_lite::pin_project;
 use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 
@@ -38,8 +39,34 @@ const CATCH_UP_BATCH_BYTES: usize = 1024;
 /// A deadline far enough away to mean "never", without overflowing `Instant`.
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
-/// The body of one `/digits` response.
-pub struct DigitsStream {
+pin_project! {
+    /// The body of one `/digits` response.
+    ///
+    /// The timer and the shutdown waiter live inline (the body is boxed once by actix), so a
+    /// stream costs one allocation for itself and one for its buffer.
+    pub struct DigitsStream {
+        // The one timer, re-armed for whichever deadline comes first.
+        #[pin]
+        timer: Sleep,
+        // Registered on the first poll and kept so the task is woken on shutdown; `None`
+        // once shutdown has been seen.
+        #[pin]
+        shutdown_waker: Option<OwnedNotified>,
+        state: State,
+    }
+
+    impl PinnedDrop for DigitsStream {
+        // A stream dropped before it ended lost its client. When it had not been able to
+        // write for the write-stall timeout, the connection was cut for not reading (the
+        // kernel's `TCP_USER_TIMEOUT`, set in `startup`): count it as such.
+        fn drop(this: Pin<&mut Self>) {
+            this.project().state.count_write_stall();
+        }
+    }
+}
+
+/// Everything but the pinned parts.
+struct State {
     plan: StreamPlan,
     /// The next id to send.
     next_id: u64,
@@ -49,12 +76,7 @@ pub struct DigitsStream {
     last_write: Instant,
     /// A planned end (max duration or shutdown) and why.
     close_at: Option<(Instant, EndReason)>,
-    /// The one timer, re-armed for whichever deadline comes first.
-    timer: Pin<Box<Sleep>>,
     shutdown: Shutdown,
-    /// Registered on the first poll and kept so the task is woken on shutdown; `None` once
-    /// shutdown has been seen.
-    shutdown_waker: Option<Pin<Box<OwnedNotified>>>,
     /// The retry block goes out with the first event.
     greeted: bool,
     done: bool,
@@ -70,33 +92,41 @@ impl DigitsStream {
         let close_at = plan
             .max_duration
             .map(|limit| (saturating_at(started, limit), EndReason::MaxDuration));
-        let shutdown_waker = Some(Box::pin(shutdown.wake_on_trigger()));
         Self {
-            next_id: plan.first_id,
-            plan,
-            started,
-            last_write: started,
-            close_at,
-            timer: Box::pin(tokio::time::sleep_until(started)),
-            shutdown,
-            shutdown_waker,
-            greeted: false,
-            done: false,
-            buf: BytesMut::with_capacity(INITIAL_BUFFER),
-            tracker,
+            timer: tokio::time::sleep_until(started),
+            shutdown_waker: Some(shutdown.wake_on_trigger()),
+            state: State {
+                next_id: plan.first_id,
+                plan,
+                started,
+                last_write: started,
+                close_at,
+                shutdown,
+                greeted: false,
+                done: false,
+                buf: BytesMut::with_capacity(INITIAL_BUFFER),
+                tracker,
+            },
         }
     }
+}
 
+impl State {
     /// Notes a shutdown: the stream closes after its share of the drain window.
-    fn watch_shutdown(&mut self, cx: &mut Context<'_>, now: Instant) {
-        let Some(waker) = &mut self.shutdown_waker else {
+    fn watch_shutdown(
+        &mut self,
+        mut waker: Pin<&mut Option<OwnedNotified>>,
+        cx: &mut Context<'_>,
+        now: Instant,
+    ) {
+        let Some(notified) = waker.as_mut().as_pin_mut() else {
             return;
         };
         // The first poll registers this task's waker; afterwards the atomic flag is enough
         // (polling the notifier again would take its lock on every event).
-        let woken = !self.greeted && waker.as_mut().poll(cx).is_ready();
+        let woken = !self.greeted && notified.poll(cx).is_ready();
         if woken || self.shutdown.is_triggered() {
-            self.shutdown_waker = None;
+            waker.set(None);
             let close = saturating_at(now, self.shutdown.close_delay());
             if self.close_at.is_none_or(|(at, _)| close < at) {
                 self.close_at = Some((close, EndReason::Shutdown));
@@ -173,44 +203,40 @@ impl DigitsStream {
         }
         deadline
     }
-}
 
-impl Stream for DigitsStream {
-    type Item = Result<Bytes, Infallible>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        loop {
-            let now = Instant::now();
-            this.watch_shutdown(cx, now);
-            if let Some(chunk) = this.due_chunk(now) {
-                return Poll::Ready(Some(Ok(chunk)));
-            }
-            let deadline = this.next_deadline();
-            if this.timer.deadline() != deadline {
-                this.timer.as_mut().reset(deadline);
-            }
-            if this.timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    }
-}
-
-impl Drop for DigitsStream {
-    /// A stream dropped before it ended lost its client. When it had not been able to write
-    /// for the write-stall timeout, the connection was cut for not reading (the kernel's
-    /// `TCP_USER_TIMEOUT`, set in `startup`): count it as such.
-    fn drop(&mut self) {
+    fn count_write_stall(&mut self) {
         if self.done {
             return;
         }
         if let Some(stall) = self.plan.write_stall {
             if self.last_write.elapsed() >= stall {
                 self.tracker.ended(EndReason::WriteStalled);
+            }
+        }
+    }
+}
+
+impl Stream for DigitsStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        if this.state.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            let now = Instant::now();
+            this.state
+                .watch_shutdown(this.shutdown_waker.as_mut(), cx, now);
+            if let Some(chunk) = this.state.due_chunk(now) {
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+            let deadline = this.state.next_deadline();
+            if this.timer.deadline() != deadline {
+                this.timer.as_mut().reset(deadline);
+            }
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
         }
     }
@@ -294,7 +320,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slow_reader_gets_every_number_late_and_the_schedule_catches_up() {
         let h = harness(Config::default(), "count=6&interval_ms=100", None);
-        let mut stream = h.stream;
+        let mut stream = Box::pin(h.stream);
         let start = Instant::now();
         let mut seen = Vec::new();
         while let Some(chunk) = stream.next().await {
@@ -388,7 +414,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_dropped_stream_counts_as_client_gone() {
         let h = harness(Config::default(), "", None);
-        let mut stream = h.stream;
+        let mut stream = Box::pin(h.stream);
         stream.next().await.unwrap().unwrap();
         assert_eq!(h.metrics.streams_open(), 1);
         drop(stream);
