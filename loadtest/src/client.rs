@@ -11,9 +11,10 @@
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
-use reqwest::{Client, StatusCode, Url};
+use reqwest::Url;
 use sse_digits::sse::{MessageEvent, Parser};
+
+use crate::transport::{Body, Connector};
 
 pub use crate::pool::{ClientPool, PoolOptions};
 pub use crate::stop::Stop;
@@ -142,8 +143,8 @@ enum Next {
 /// One event source.
 #[derive(Debug)]
 pub struct EventSource {
-    /// The client its connections go through.
-    client: Client,
+    /// How its connections are made.
+    connector: Connector,
     /// The stream's URL.
     url: Url,
     /// Behaviour where a browser leaves a choice.
@@ -155,9 +156,9 @@ pub struct EventSource {
 impl EventSource {
     /// An event source for `url` that has not connected yet.
     #[must_use]
-    pub fn new(client: Client, url: Url, options: ClientOptions) -> Self {
+    pub fn new(connector: Connector, url: Url, options: ClientOptions) -> Self {
         Self {
-            client,
+            connector,
             url,
             options,
             parser: Parser::new(),
@@ -202,23 +203,15 @@ impl EventSource {
     async fn connect_and_read(&mut self, recorder: &mut impl Recorder, stop: &Stop) -> Next {
         let started = Instant::now();
         recorder.connecting(started, self.parser.last_event_id());
-        let mut request = self
-            .client
-            .get(self.url.clone())
-            .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
-            .header(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        if !self.parser.last_event_id().is_empty() {
-            request = request.header("Last-Event-ID", self.parser.last_event_id());
-        }
-        let send = tokio::time::timeout(self.options.open_timeout, request.send());
+        let open = self.connector.open(&self.url, self.parser.last_event_id());
+        let send = tokio::time::timeout(self.options.open_timeout, open);
         let sent = tokio::select! {
             sent = send => sent,
             () = tokio::time::sleep_until(stop.tokio_deadline()) => return Next::End(End::Stopped),
         };
         let response = match sent {
             Ok(Ok(response)) => response,
-            Ok(Err(error)) => {
-                let failure = classify(&error);
+            Ok(Err(failure)) => {
                 recorder.open_failed(Instant::now(), started.elapsed(), &failure);
                 return Next::Reconnect;
             }
@@ -227,33 +220,28 @@ impl EventSource {
                 return Next::Reconnect;
             }
         };
-        let status = response.status();
-        if status == StatusCode::NO_CONTENT {
+        let status = response.status;
+        if status == 204 {
             return Next::End(End::NoContent);
         }
-        if status != StatusCode::OK {
-            let code = status.as_u16();
-            recorder.open_failed(Instant::now(), started.elapsed(), &Failure::Status(code));
-            return Next::End(End::Status(code));
+        if status != 200 {
+            recorder.open_failed(Instant::now(), started.elapsed(), &Failure::Status(status));
+            return Next::End(End::Status(status));
         }
-        if !is_event_stream(response.headers().get(CONTENT_TYPE)) {
-            let found = response
-                .headers()
-                .get(CONTENT_TYPE)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .unwrap_or_default();
+        if !is_event_stream(response.content_type.as_deref()) {
+            let found = response.content_type.unwrap_or_default();
             let failure = Failure::ContentType(found.clone());
             recorder.open_failed(Instant::now(), started.elapsed(), &failure);
             return Next::End(End::ContentType(found));
         }
         let opened = Instant::now();
         recorder.opened(opened, opened - started);
-        self.read_body(response, recorder, stop).await
+        self.read_body(response.body, recorder, stop).await
     }
 
     async fn read_body(
         &mut self,
-        mut response: reqwest::Response,
+        mut body: Body,
         recorder: &mut impl Recorder,
         stop: &Stop,
     ) -> Next {
@@ -270,7 +258,7 @@ impl EventSource {
         let how = loop {
             tokio::select! {
                 biased;
-                chunk = response.chunk() => match chunk {
+                chunk = body.chunk() => match chunk {
                     Ok(Some(bytes)) => {
                         let at = Instant::now();
                         last_bytes = tokio::time::Instant::from_std(at);
@@ -322,40 +310,10 @@ impl EventSource {
 }
 
 /// True for `text/event-stream`, with or without parameters, in any letter case.
-fn is_event_stream(value: Option<&HeaderValue>) -> bool {
+fn is_event_stream(value: Option<&str>) -> bool {
     value
-        .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
-}
-
-/// Names the cause of a failed request from the error's chain.
-fn classify(error: &reqwest::Error) -> Failure {
-    if error.is_timeout() {
-        return Failure::Timeout;
-    }
-    let mut innermost: &(dyn std::error::Error + 'static) = error;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => Failure::Refused,
-                std::io::ErrorKind::TimedOut => Failure::Timeout,
-                kind => Failure::Other(format!("io: {kind}")),
-            };
-        }
-        innermost = err;
-        source = err.source();
-    }
-    // No I/O error underneath (hyper's own, such as a connection closed before the
-    // response): its message names the cause.
-    let stage = if error.is_connect() {
-        "connect"
-    } else {
-        "request"
-    };
-    let cause: String = innermost.to_string().chars().take(80).collect();
-    Failure::Other(format!("{stage}: {cause}"))
 }
 
 #[cfg(test)]
@@ -364,7 +322,7 @@ mod tests {
 
     #[test]
     fn the_content_type_check_ignores_parameters_and_case() {
-        let ok = |s: &'static str| is_event_stream(Some(&HeaderValue::from_static(s)));
+        let ok = |s: &'static str| is_event_stream(Some(s));
         assert!(ok("text/event-stream"));
         assert!(ok("Text/Event-Stream; charset=utf-8"));
         assert!(!ok("text/plain"));
@@ -382,9 +340,8 @@ mod tests {
 
     #[test]
     fn resume_from_sets_the_last_event_id() {
-        let client = Client::new();
         let mut source = EventSource::new(
-            client,
+            Connector::Hyper(reqwest::Client::new()),
             Url::parse("http://127.0.0.1:1/").unwrap(),
             ClientOptions::default(),
         );

@@ -31,6 +31,7 @@ pub mod outage;
 pub mod plots;
 pub mod pool;
 pub mod procstat;
+pub mod raw;
 pub mod recorder;
 pub mod report;
 pub mod runner;
@@ -40,6 +41,7 @@ pub mod stop;
 pub mod storm;
 pub mod summary;
 pub mod timeline;
+pub mod transport;
 
 pub use options::Options;
 pub use runner::run;

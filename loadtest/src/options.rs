@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::Parser;
 use goose::config::GooseConfiguration;
 
+use crate::transport::Transport;
+
 /// Users when `-u` is not given.
 pub const DEFAULT_USERS: usize = 1000;
 /// Users started per second when neither `-r` nor `-s` is given.
@@ -122,6 +124,11 @@ pub struct SseOptions {
     /// source address).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub clients: usize,
+
+    /// The HTTP client: hyper (through reqwest), or the load test's own minimal HTTP/1.1
+    /// GET, which costs less CPU per event (for runs where the load generator is the limit).
+    #[arg(long, value_enum, default_value_t = Transport::Hyper)]
+    pub transport: Transport,
 
     /// External server only: its pid, to report its memory and CPU from /proc.
     #[arg(long, value_name = "PID")]

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use reqwest::Client;
 
+use crate::raw::RawConnector;
+use crate::transport::{Connector, Transport};
+
 /// Settings for the shared pool of HTTP clients.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -14,6 +17,8 @@ pub struct PoolOptions {
     pub source_addrs: Vec<IpAddr>,
     /// Longest wait for a TCP connection.
     pub connect_timeout: Duration,
+    /// Which HTTP client to use.
+    pub transport: Transport,
 }
 
 /// A small pool of HTTP clients shared by every event source. Clients have connect timeouts
@@ -22,7 +27,7 @@ pub struct PoolOptions {
 #[derive(Debug, Clone)]
 pub struct ClientPool {
     /// The clients; the event source of user `i` uses client `i % len`.
-    clients: Vec<Client>,
+    clients: Vec<Connector>,
 }
 
 impl ClientPool {
@@ -34,6 +39,14 @@ impl ClientPool {
         let count = options.clients.max(options.source_addrs.len()).max(1);
         let clients = (0..count)
             .map(|i| {
+                let local_addr = (!options.source_addrs.is_empty())
+                    .then(|| options.source_addrs[i % options.source_addrs.len()]);
+                if options.transport == Transport::Raw {
+                    return Ok(Connector::Raw(RawConnector {
+                        local_addr,
+                        connect_timeout: options.connect_timeout,
+                    }));
+                }
                 let mut builder = Client::builder()
                     .connect_timeout(options.connect_timeout)
                     .pool_max_idle_per_host(0)
@@ -42,11 +55,10 @@ impl ClientPool {
                     // Streams are never compressed; no Accept-Encoding, no decoder layer.
                     .no_gzip()
                     .no_proxy();
-                if !options.source_addrs.is_empty() {
-                    builder =
-                        builder.local_address(options.source_addrs[i % options.source_addrs.len()]);
+                if let Some(local_addr) = local_addr {
+                    builder = builder.local_address(local_addr);
                 }
-                builder.build()
+                builder.build().map(Connector::Hyper)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { clients })
@@ -54,7 +66,7 @@ impl ClientPool {
 
     /// The client for user `index`.
     #[must_use]
-    pub fn pick(&self, index: usize) -> &Client {
+    pub fn pick(&self, index: usize) -> &Connector {
         &self.clients[index % self.clients.len()]
     }
 }

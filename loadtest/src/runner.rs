@@ -151,6 +151,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             clients: sse.clients,
             source_addrs: sse.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
             connect_timeout: Duration::from_millis(sse.connect_timeout_ms),
+            transport: sse.transport,
         })?,
         metrics: Arc::clone(&metrics),
         stop: Arc::clone(&stop),

@@ -90,6 +90,25 @@ async fn streams_the_server_ends_are_resumed_without_loss() {
     );
 }
 
+/// The raw HTTP/1.1 transport: the same clean run, and resumption after server drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raw_transport_streams_and_resumes_without_loss() {
+    let s = load_test(&["--transport", "raw", "--max-secs", "1"]).await;
+    assert_nothing_lost(&s);
+    let c = &s.counters;
+    assert_eq!(c.failed(), 0, "{c:?}");
+    assert_eq!(c.read_errors, 0, "{c:?}");
+    assert!(c.closed_by_server >= 20, "{c:?}");
+    assert_eq!(c.closed_without_retry_hint, 0, "{c:?}");
+    assert!(c.resumed_ok >= 20, "{c:?}");
+    assert_eq!(c.resumed_wrong, 0, "{c:?}");
+    assert!(
+        s.latencies.lateness.p99_ms < SANE_P99_MS,
+        "{:?}",
+        s.latencies.lateness
+    );
+}
+
 /// Streams short enough to finish: every user gets ids 1 to 19 and `bye` (id 20), then holds
 /// no connection until the run ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

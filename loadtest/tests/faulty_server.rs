@@ -11,6 +11,7 @@ use clap::Parser as _;
 use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop};
 use loadtest::metrics::{Counters, Metrics};
 use loadtest::recorder::UserRecorder;
+use loadtest::transport::Transport;
 use loadtest::{run, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -121,14 +122,50 @@ async fn load_test(addr: SocketAddr, extra: &[&str]) -> loadtest::Summary {
     run(Options::try_parse_from(args).unwrap()).await.unwrap()
 }
 
-/// Runs one event source (no goose) against `addr` for at most `secs`.
+/// Runs one event source (no goose) against `addr` for at most `secs`, once through each
+/// transport at the same time; both must see the same thing. Returns hyper's result.
 async fn one_source(addr: SocketAddr, options: ClientOptions, secs: u64) -> (End, Counters) {
+    let (hyper, raw) = tokio::join!(
+        one_source_with(Transport::Hyper, addr, options.clone(), secs),
+        one_source_with(Transport::Raw, addr, options, secs)
+    );
+    assert_eq!(hyper.0, raw.0, "how the event source ended");
+    let judged = |c: &Counters| {
+        (
+            c.events,
+            c.lost,
+            c.duplicated,
+            c.out_of_order,
+            c.malformed,
+            c.resumed_wrong,
+            c.failed_status,
+            c.failed_content_type,
+            c.status_codes.clone(),
+            c.closed_without_retry_hint,
+        )
+    };
+    assert_eq!(judged(&hyper.1), judged(&raw.1), "hyper, then raw");
+    assert_eq!(
+        hyper.1.failed_refused > 0,
+        raw.1.failed_refused > 0,
+        "refusals: {hyper:?} {raw:?}"
+    );
+    hyper
+}
+
+async fn one_source_with(
+    transport: Transport,
+    addr: SocketAddr,
+    options: ClientOptions,
+    secs: u64,
+) -> (End, Counters) {
     let metrics = Metrics::new();
     let stop = Stop::at(Instant::now() + Duration::from_secs(secs));
     let pool = ClientPool::new(&PoolOptions {
         clients: 1,
         source_addrs: Vec::new(),
         connect_timeout: Duration::from_secs(2),
+        transport,
     })
     .unwrap();
     let url = format!("http://{addr}/digits").parse().unwrap();

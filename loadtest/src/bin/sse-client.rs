@@ -102,6 +102,7 @@ async fn main() -> ExitCode {
         clients: 1,
         source_addrs: Vec::new(),
         connect_timeout: Duration::from_secs(10),
+        transport: loadtest::transport::Transport::Hyper,
     }) {
         Ok(pool) => pool,
         Err(e) => {

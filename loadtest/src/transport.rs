@@ -1,0 +1,163 @@
+//! How an event source reaches the server: through reqwest (hyper, the default), or the
+//! minimal HTTP/1.1 client of [`crate::raw`], which costs the load generator less per event.
+//! Either way the event source sees a status, a content type and body chunks.
+
+use bytes::Bytes;
+use reqwest::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use reqwest::{Client, Url};
+
+use crate::client::Failure;
+use crate::raw::{RawBody, RawConnector, RawError};
+
+/// Which HTTP client the event sources use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// reqwest on hyper: a general, well-tried client.
+    #[default]
+    Hyper,
+    /// The load test's own HTTP/1.1 GET: less CPU per event, for the largest runs.
+    Raw,
+}
+
+/// Opens connections with one of the transports.
+#[derive(Debug, Clone)]
+pub enum Connector {
+    /// Through a reqwest client.
+    Hyper(Client),
+    /// Through the raw client.
+    Raw(RawConnector),
+}
+
+/// A response whose headers arrived.
+#[derive(Debug)]
+pub struct Opened {
+    /// The status code.
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The body, not read yet.
+    pub body: Body,
+}
+
+/// A response body being read.
+#[derive(Debug)]
+pub enum Body {
+    /// reqwest's.
+    Hyper(reqwest::Response),
+    /// The raw client's.
+    Raw(RawBody),
+}
+
+impl Body {
+    /// The next chunk of the body; `Ok(None)` at its end, `Err` when it broke.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, ()> {
+        match self {
+            Self::Hyper(response) => response.chunk().await.map_err(drop),
+            Self::Raw(body) => body.chunk().await.map_err(drop),
+        }
+    }
+}
+
+impl Connector {
+    /// Sends `GET url` as an EventSource does (`Accept: text/event-stream`, no cache, and
+    /// `Last-Event-ID` when not empty) and waits for the response headers.
+    ///
+    /// # Errors
+    /// The cause, when no response arrived.
+    pub async fn open(&self, url: &Url, last_event_id: &str) -> Result<Opened, Failure> {
+        match self {
+            Self::Hyper(client) => {
+                let mut request = client
+                    .get(url.clone())
+                    .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
+                    .header(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                if !last_event_id.is_empty() {
+                    request = request.header("Last-Event-ID", last_event_id);
+                }
+                let response = request.send().await.map_err(|e| classify(&e))?;
+                Ok(Opened {
+                    status: response.status().as_u16(),
+                    content_type: response
+                        .headers()
+                        .get(CONTENT_TYPE)
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                    body: Body::Hyper(response),
+                })
+            }
+            Self::Raw(connector) => {
+                let addr = url
+                    .socket_addrs(|| None)
+                    .ok()
+                    .and_then(|addrs| addrs.into_iter().next())
+                    .ok_or_else(|| Failure::Other("connect: cannot resolve the host".into()))?;
+                let host = match (url.host_str(), url.port()) {
+                    (Some(host), Some(port)) => format!("{host}:{port}"),
+                    (Some(host), None) => host.to_owned(),
+                    (None, _) => return Err(Failure::Other("connect: no host".into())),
+                };
+                let path_and_query = match url.query() {
+                    Some(query) => format!("{}?{query}", url.path()),
+                    None => url.path().to_owned(),
+                };
+                let mut headers = vec![
+                    ("Accept", "text/event-stream"),
+                    ("Cache-Control", "no-cache"),
+                ];
+                if !last_event_id.is_empty() {
+                    headers.push(("Last-Event-ID", last_event_id));
+                }
+                let response = connector
+                    .get(addr, &host, &path_and_query, &headers)
+                    .await
+                    .map_err(|e| classify_raw(&e))?;
+                Ok(Opened {
+                    status: response.status,
+                    content_type: response.content_type,
+                    body: Body::Raw(response.body),
+                })
+            }
+        }
+    }
+}
+
+/// Names the cause of a failed raw request.
+fn classify_raw(error: &RawError) -> Failure {
+    match error {
+        RawError::Io(io) => io_failure(io.kind()),
+        RawError::ConnectTimeout => Failure::Timeout,
+        RawError::Protocol(_) => Failure::Other(format!("request: {error}")),
+    }
+}
+
+fn io_failure(kind: std::io::ErrorKind) -> Failure {
+    match kind {
+        std::io::ErrorKind::ConnectionRefused => Failure::Refused,
+        std::io::ErrorKind::TimedOut => Failure::Timeout,
+        kind => Failure::Other(format!("io: {kind}")),
+    }
+}
+
+/// Names the cause of a failed reqwest request from the error's chain.
+fn classify(error: &reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        return Failure::Timeout;
+    }
+    let mut innermost: &(dyn std::error::Error + 'static) = error;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return io_failure(io.kind());
+        }
+        innermost = err;
+        source = err.source();
+    }
+    // No I/O error underneath (hyper's own, such as a connection closed before the
+    // response): its message names the cause.
+    let stage = if error.is_connect() {
+        "connect"
+    } else {
+        "request"
+    };
+    let cause: String = innermost.to_string().chars().take(80).collect();
+    Failure::Other(format!("{stage}: {cause}"))
+}
