@@ -1,10 +1,12 @@
 //! The digits body: a [`Stream`] of byte chunks that waits for each due time, encodes, and
 //! ends after `bye`, at the plan's `max_duration`, or on shutdown (with a retry hint first).
 //!
-//! One timer per stream serves every deadline (next event, keep-alive, planned close); one
-//! reusable buffer holds the encoded bytes. Per event: an atomic load, a timer reset and two
-//! atomic counter increments.
+//! One timer per stream serves every deadline (next event, keep-alive, planned close). Chunks
+//! are encoded into one buffer per thread, not per stream: the connection copies each chunk
+//! into its own write buffer and drops it at once, so a stream keeps no buffer of its own.
+//! Per event: an atomic load, a timer reset and two atomic counter increments.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -29,12 +31,21 @@ pub const BYE_DATA: &str = "bye-bye";
 /// The keep-alive comment.
 pub const KEEPALIVE_COMMENT: &str = "keep-alive";
 
-/// Room for a retry block and a few events before the buffer must grow.
-const INITIAL_BUFFER: usize = 64;
+/// The thread's encoding buffer: room for several catch-up chunks before it wraps around.
+const ENCODE_BUFFER: usize = 8 * 1024;
+/// The most one chunk holds: a catch-up batch, two retry blocks and a last event.
+const MAX_CHUNK: usize = CATCH_UP_BATCH_BYTES + 256;
 
 /// Events already overdue (a reader catching up, or interval 0) go out together in one chunk
-/// of up to about this many bytes: fewer writes, while the buffer a stream keeps stays small.
+/// of up to about this many bytes: fewer writes, and chunks of bounded size.
 const CATCH_UP_BATCH_BYTES: usize = 1024;
+
+thread_local! {
+    /// Where this thread's streams encode their chunks. Chunks are split off it and frozen;
+    /// once the connection has dropped them the space is reused, so there is no allocation
+    /// per event.
+    static ENCODER: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(ENCODE_BUFFER));
+}
 
 /// A deadline far enough away to mean "never", without overflowing `Instant`.
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
@@ -80,7 +91,6 @@ struct State {
     /// The retry block goes out with the first event.
     greeted: bool,
     done: bool,
-    buf: BytesMut,
     tracker: StreamTracker,
 }
 
@@ -104,7 +114,6 @@ impl DigitsStream {
                 shutdown,
                 greeted: false,
                 done: false,
-                buf: BytesMut::with_capacity(INITIAL_BUFFER),
                 tracker,
             },
         }
@@ -136,38 +145,47 @@ impl State {
 
     /// Encodes whatever is due at `now`, if anything.
     fn due_chunk(&mut self, now: Instant) -> Option<Bytes> {
+        ENCODER.with_borrow_mut(|buf| {
+            // Reclaims the space of chunks the connections have dropped, or allocates anew
+            // while some are still held.
+            buf.reserve(MAX_CHUNK);
+            self.encode_due(buf, now)
+        })
+    }
+
+    fn encode_due(&mut self, buf: &mut BytesMut, now: Instant) -> Option<Bytes> {
         let mut events = 0;
         if !self.greeted {
             self.greeted = true;
-            encode::write_retry(&mut self.buf, self.plan.retry_ms);
+            encode::write_retry(buf, self.plan.retry_ms);
         }
         if let Some((at, reason)) = self.close_at {
             if now >= at {
                 // The hint again right before the close: clients reconnect and resume.
-                encode::write_retry(&mut self.buf, self.plan.retry_ms);
+                encode::write_retry(buf, self.plan.retry_ms);
                 self.finish(reason);
-                return Some(self.flush(events));
+                return Some(self.flush(buf, events));
             }
         }
-        while !self.done && now >= self.due(self.next_id) && self.buf.len() < CATCH_UP_BATCH_BYTES {
+        while !self.done && now >= self.due(self.next_id) && buf.len() < CATCH_UP_BATCH_BYTES {
             let id = self.next_id;
             if self.plan.is_last(id) {
-                encode::write_named_event(&mut self.buf, id, BYE_EVENT, BYE_DATA);
+                encode::write_named_event(buf, id, BYE_EVENT, BYE_DATA);
                 self.finish(EndReason::Completed);
             } else {
-                encode::write_number_event(&mut self.buf, id);
+                encode::write_number_event(buf, id);
                 self.next_id += 1;
             }
             events += 1;
         }
         if events == 0 && self.keepalive_due().is_some_and(|at| now >= at) {
-            encode::write_comment(&mut self.buf, KEEPALIVE_COMMENT);
+            encode::write_comment(buf, KEEPALIVE_COMMENT);
         }
-        if self.buf.is_empty() {
+        if buf.is_empty() {
             return None;
         }
         self.last_write = now;
-        Some(self.flush(events))
+        Some(self.flush(buf, events))
     }
 
     fn finish(&mut self, reason: EndReason) {
@@ -175,11 +193,9 @@ impl State {
         self.tracker.ended(reason);
     }
 
-    fn flush(&mut self, events: u64) -> Bytes {
-        self.tracker.sent(events, self.buf.len());
-        // The connection copies the chunk and drops it, so the buffer's memory comes back
-        // on the next write: no allocation per event in the steady state.
-        self.buf.split().freeze()
+    fn flush(&mut self, buf: &mut BytesMut, events: u64) -> Bytes {
+        self.tracker.sent(events, buf.len());
+        buf.split().freeze()
     }
 
     fn due(&self, id: u64) -> Instant {
