@@ -212,9 +212,40 @@ fn summary_section(out: &mut String, s: &Summary) {
     );
     out.push_str("</table>\n");
     latency_table(out, s);
+    storm_table(out, s);
     counter_table(out, s);
     process_table(out, s);
     out.push_str("</section>\n");
+}
+
+/// The busiest windows of connection attempts and opens (see `storm.rs`).
+fn storm_table(out: &mut String, s: &Summary) {
+    let _ = writeln!(
+        out,
+        "<table id=\"storm\">\n<tr><th>busiest</th><th>{} ms</th><th>at, s</th>\
+         <th>100 ms</th><th>at, s</th><th>1 s</th><th>at, s</th><th>total</th></tr>",
+        s.storm.bin_ms
+    );
+    for (label, key, peaks) in [
+        ("connection attempts", "attempts", &s.storm.attempts),
+        ("streams opened", "opens", &s.storm.opens),
+    ] {
+        let k = |field: &str| format!("storm.{key}.{field}");
+        row(
+            out,
+            label,
+            &[
+                cell(&k("bin.count"), peaks.bin.count),
+                cell(&k("bin.at_secs"), format!("{:.2}", peaks.bin.at_secs)),
+                cell(&k("tenth.count"), peaks.tenth.count),
+                cell(&k("tenth.at_secs"), format!("{:.2}", peaks.tenth.at_secs)),
+                cell(&k("second.count"), peaks.second.count),
+                cell(&k("second.at_secs"), format!("{:.2}", peaks.second.at_secs)),
+                cell(&k("total"), peaks.total),
+            ],
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 fn latency_table(out: &mut String, s: &Summary) {
