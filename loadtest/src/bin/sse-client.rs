@@ -38,6 +38,9 @@ struct Args {
     /// Exit after N events.
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
+    /// The HTTP client: hyper (through reqwest) or the load test's minimal HTTP/1.1 GET.
+    #[arg(long, value_enum, default_value_t = loadtest::transport::Transport::Hyper)]
+    transport: loadtest::transport::Transport,
 }
 
 /// Prints each happening on one line.
@@ -102,7 +105,7 @@ async fn main() -> ExitCode {
         clients: 1,
         source_addrs: Vec::new(),
         connect_timeout: Duration::from_secs(10),
-        transport: loadtest::transport::Transport::Hyper,
+        transport: args.transport,
     }) {
         Ok(pool) => pool,
         Err(e) => {
