@@ -316,7 +316,7 @@ impl Metrics {
 
 /// Locks a mutex, going on with the data if another thread panicked while holding it
 /// (counters stay meaningful; a panic is reported elsewhere).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -36,10 +36,7 @@ impl Outages {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Instant, Option<Instant>)>> {
-        // A panic elsewhere cannot leave this list half-written.
-        self.windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::metrics::lock(&self.windows)
     }
 }
 

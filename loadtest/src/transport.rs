@@ -85,10 +85,8 @@ impl Connector {
                 })
             }
             Self::Raw(connector) => {
-                let addr = url
-                    .socket_addrs(|| None)
-                    .ok()
-                    .and_then(|addrs| addrs.into_iter().next())
+                let addr = resolve(url)
+                    .await
                     .ok_or_else(|| Failure::Other("connect: cannot resolve the host".into()))?;
                 let host = match (url.host_str(), url.port()) {
                     (Some(host), Some(port)) => format!("{host}:{port}"),
@@ -117,6 +115,16 @@ impl Connector {
                 })
             }
         }
+    }
+}
+
+/// The URL's socket address: an IP literal as it is, a name through tokio's resolver (the
+/// standard library's would block a runtime thread).
+async fn resolve(url: &Url) -> Option<std::net::SocketAddr> {
+    let port = url.port_or_known_default()?;
+    match url.domain() {
+        Some(name) => tokio::net::lookup_host((name, port)).await.ok()?.next(),
+        None => url.socket_addrs(|| None).ok()?.into_iter().next(),
     }
 }
 
@@ -160,4 +168,31 @@ fn classify(error: &reqwest::Error) -> Failure {
     };
     let cause: String = innermost.to_string().chars().take(80).collect();
     Failure::Other(format!("{stage}: {cause}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn literals_resolve_as_they_are_and_names_through_the_resolver() {
+        let at = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            resolve(&at("http://127.0.0.1:9/digits")).await,
+            Some("127.0.0.1:9".parse().unwrap())
+        );
+        assert_eq!(
+            resolve(&at("http://[::1]:9/")).await,
+            Some("[::1]:9".parse().unwrap())
+        );
+        assert_eq!(
+            resolve(&at("http://127.0.0.1/")).await,
+            Some("127.0.0.1:80".parse().unwrap())
+        );
+        let localhost = resolve(&at("http://localhost:9/")).await.unwrap();
+        assert!(
+            localhost.ip().is_loopback() && localhost.port() == 9,
+            "{localhost}"
+        );
+    }
 }

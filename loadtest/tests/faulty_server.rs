@@ -54,6 +54,12 @@ fn events(ids: &[u64]) -> String {
         .collect()
 }
 
+/// A faulty server that answers every request with a 100 ms retry hint and `ids`, then
+/// holds the connection.
+async fn ids_server(ids: &'static [u64]) -> SocketAddr {
+    faulty_server(move |_| sse(&format!("retry: 100\n\n{}", events(ids)), true)).await
+}
+
 type Respond = dyn Fn(Option<u64>) -> Answer + Send + Sync;
 
 /// Starts the faulty server on 127.0.0.1 (a free port); it lives as long as the test's
@@ -190,11 +196,7 @@ fn quick_retry() -> ClientOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_test_counts_a_skipped_and_a_repeated_id() {
-    let addr = faulty_server(|_| {
-        let body = format!("retry: 100\n\n{}", events(&[1, 2, 4, 5, 5, 6]));
-        sse(&body, true)
-    })
-    .await;
+    let addr = ids_server(&[1, 2, 4, 5, 5, 6]).await;
     let s = load_test(addr, &[]).await;
     // Its /metrics is one more event stream: no figures to read after the run, and the
     // attempt to read them did not eat into the run.
@@ -232,8 +234,7 @@ async fn the_load_test_counts_streams_that_end_without_a_retry_hint() {
 
 #[tokio::test]
 async fn an_id_that_arrives_late_is_out_of_order_not_lost() {
-    let addr =
-        faulty_server(|_| sse(&format!("retry: 100\n\n{}", events(&[1, 3, 2, 4])), true)).await;
+    let addr = ids_server(&[1, 3, 2, 4]).await;
     let (end, c) = one_source(addr, quick_retry(), 1).await;
     assert_eq!(end, End::Stopped);
     assert_eq!((c.events, c.expected), (4, 4));
@@ -348,11 +349,7 @@ async fn run_binary_with_gate(addr: SocketAddr) -> std::process::Output {
 /// repeats ids, prints FAIL rows and exits 1 naming what failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate_fails_a_server_that_skips_and_repeats_ids_and_says_why() {
-    let addr = faulty_server(|_| {
-        let body = format!("retry: 100\n\n{}", events(&[1, 2, 4, 5, 5, 6]));
-        sse(&body, true)
-    })
-    .await;
+    let addr = ids_server(&[1, 2, 4, 5, 5, 6]).await;
     let output = run_binary_with_gate(addr).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -369,11 +366,7 @@ async fn the_gate_fails_a_server_that_skips_and_repeats_ids_and_says_why() {
 /// And the same gate passes, exit 0, when the server sends every id once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate_passes_a_server_that_sends_every_id_once() {
-    let addr = faulty_server(|_| {
-        let body = format!("retry: 100\n\n{}", events(&[1, 2, 3, 4, 5, 6]));
-        sse(&body, true)
-    })
-    .await;
+    let addr = ids_server(&[1, 2, 3, 4, 5, 6]).await;
     let output = run_binary_with_gate(addr).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
