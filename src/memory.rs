@@ -1,31 +1,47 @@
 //! Gives freed heap memory back to the operating system after streams close.
 //!
 //! glibc's allocator keeps the pages of freed connection buffers for reuse, so after a burst
-//! of clients leaves, the server's RSS would stay at its peak. A background task checks the
-//! open-streams gauge every few seconds and, when it has fallen, asks the allocator to
-//! return what it can (`malloc_trim`). Nothing runs on the per-event path.
+//! of clients leaves, the server's RSS would stay at its peak. A background task checks every
+//! few seconds whether streams have ended since its last look and, if so, asks the allocator
+//! to return what it can (`malloc_trim`). Nothing runs on the per-event path.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::telemetry::Metrics;
 
-/// How often the gauge is checked.
+/// How often the task looks.
 pub const TRIM_PERIOD: Duration = Duration::from_secs(5);
 
-/// Runs until dropped: after every period in which open streams fell, trims the heap.
+/// Runs until dropped: after every period in which streams ended, trims the heap.
+///
+/// It counts ended streams rather than comparing the open gauge between two looks: under
+/// churn the gauge can read the same at both looks while thousands of streams came and went
+/// in between, and their memory would never be returned.
 pub async fn trim_after_streams_close(metrics: Arc<Metrics>, period: Duration) {
-    let mut last_open = metrics.streams_open();
+    trim_whenever_streams_end(&metrics, period, release_free_memory).await;
+}
+
+async fn trim_whenever_streams_end(
+    metrics: &Metrics,
+    period: Duration,
+    mut trim: impl FnMut() -> bool,
+) {
+    let mut last_ended = metrics.streams_ended_total();
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let open = metrics.streams_open();
-        if open < last_open {
-            let released = release_free_memory();
-            tracing::debug!(open, was = last_open, released, "returned freed memory");
+        let ended = metrics.streams_ended_total();
+        if ended > last_ended {
+            let released = trim();
+            tracing::debug!(
+                ended = ended - last_ended,
+                released,
+                "returned freed memory"
+            );
         }
-        last_open = open;
+        last_ended = ended;
     }
 }
 
@@ -96,4 +112,41 @@ pub fn resident_bytes() -> Option<u64> {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * u64::try_from(page).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn trims_after_streams_ended_even_when_the_gauge_reads_the_same() {
+        let metrics = Metrics::new(10);
+        let trims = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&trims);
+        let period = Duration::from_secs(5);
+        let watcher = {
+            let metrics = Arc::clone(&metrics);
+            tokio::spawn(async move {
+                trim_whenever_streams_end(&metrics, period, || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    true
+                })
+                .await;
+            })
+        };
+        let held = metrics.open_stream().unwrap();
+        // Let the first look pass with nothing ended.
+        tokio::time::sleep(period + Duration::from_millis(1)).await;
+        assert_eq!(trims.load(Ordering::SeqCst), 0);
+        // Churn: one stream leaves and another arrives; the gauge reads 1 at both looks.
+        drop(held);
+        let _replacement = metrics.open_stream().unwrap();
+        tokio::time::sleep(period).await;
+        assert_eq!(trims.load(Ordering::SeqCst), 1);
+        // Nothing ended since: no further trim.
+        tokio::time::sleep(period * 2).await;
+        assert_eq!(trims.load(Ordering::SeqCst), 1);
+        watcher.abort();
+    }
 }

@@ -146,6 +146,14 @@ impl Metrics {
         self.streams_open.get()
     }
 
+    /// Streams ended since the start, whatever the reason: started minus open. Read
+    /// without a lock, so it may lag a stream that is opening right now.
+    #[must_use]
+    pub fn streams_ended_total(&self) -> u64 {
+        let open = u64::try_from(self.streams_open()).unwrap_or(0);
+        self.streams_started.get().saturating_sub(open)
+    }
+
     /// Counts a refused request under a fixed reason label.
     pub fn count_rejection(&self, reason: &'static str) {
         self.rejected.get_or_create(&ReasonLabel { reason }).inc();
@@ -225,10 +233,12 @@ mod tests {
         let mut finished = metrics.open_stream().unwrap();
         let vanished = metrics.open_stream().unwrap();
         assert_eq!(metrics.streams_open(), 2);
+        assert_eq!(metrics.streams_ended_total(), 0);
         finished.ended(EndReason::Completed);
         drop(finished);
         drop(vanished);
         assert_eq!(metrics.streams_open(), 0);
+        assert_eq!(metrics.streams_ended_total(), 2);
         let text = metrics.encode();
         assert!(
             text.contains("sse_streams_ended_total{reason=\"completed\"} 1"),
