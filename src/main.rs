@@ -15,6 +15,11 @@ fn main() -> anyhow::Result<()> {
     if let Some(error) = reexec_error {
         tracing::warn!(%error, "could not restart with GLIBC_TUNABLES; running with the defaults");
     }
+    // Logged from the environment as this process sees it: glibc cuts the original string in
+    // /proc/PID/environ short at the first tunable once it has parsed it.
+    if let Ok(tunables) = std::env::var("GLIBC_TUNABLES") {
+        tracing::info!(%tunables, "allocator settings");
+    }
     actix_web::rt::System::new().block_on(serve(config))
 }
 

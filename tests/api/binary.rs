@@ -1,5 +1,5 @@
 //! The `sse-digits` binary itself, started as a process on 127.0.0.1 (an ephemeral port it
-//! reports in its log): it restarts itself once with glibc's thread cache off, unless
+//! reports in its log): it restarts itself once with its allocator settings, unless
 //! `GLIBC_TUNABLES` was already set, and serves either way.
 
 use std::io::{BufRead as _, BufReader};
@@ -10,6 +10,8 @@ use std::time::Duration;
 struct Running {
     child: Child,
     addr: String,
+    /// The `GLIBC_TUNABLES` the process logged it runs with, if it logged any.
+    tunables: Option<String>,
 }
 
 impl Drop for Running {
@@ -17,6 +19,12 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The text after `key=` up to the next space, if the line has it.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let at = line.find(key)? + key.len();
+    line[at..].split_whitespace().next()
 }
 
 /// Starts the binary and waits (at most 10 s) for its "listening" log line.
@@ -36,30 +44,25 @@ fn start(glibc_tunables: Option<&str>) -> Running {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut tunables = None;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("local_addr=") {
-                let addr: String = line[at + "local_addr=".len()..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect();
-                let _ = tx.send(addr);
+            // Plain text without colour: `... allocator settings tunables=VALUE`.
+            if let Some(value) = field(&line, "tunables=") {
+                tunables = Some(value.to_owned());
+            }
+            if let Some(addr) = field(&line, "local_addr=") {
+                let _ = tx.send((addr.to_owned(), tunables.take()));
             }
         }
     });
-    let addr = rx
+    let (addr, tunables) = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the binary logs its address");
-    Running { child, addr }
-}
-
-/// The `GLIBC_TUNABLES` the process runs with, from `/proc`.
-fn tunables_of(running: &Running) -> Option<String> {
-    let environ = std::fs::read(format!("/proc/{}/environ", running.child.id())).unwrap();
-    environ
-        .split(|&b| b == 0)
-        .filter_map(|var| std::str::from_utf8(var).ok())
-        .find_map(|var| var.strip_prefix("GLIBC_TUNABLES=").map(str::to_owned))
+    Running {
+        child,
+        addr,
+        tunables,
+    }
 }
 
 async fn serves(running: &Running) {
@@ -71,10 +74,10 @@ async fn serves(running: &Running) {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[tokio::test]
-async fn the_binary_runs_with_the_thread_cache_off() {
+async fn the_binary_runs_with_its_allocator_settings() {
     let running = start(None);
     assert_eq!(
-        tunables_of(&running).as_deref(),
+        running.tunables.as_deref(),
         Some(sse_digits::memory::GLIBC_TUNABLES)
     );
     serves(&running).await;
@@ -85,7 +88,7 @@ async fn the_binary_runs_with_the_thread_cache_off() {
 async fn the_operators_tunables_are_kept() {
     let running = start(Some("glibc.malloc.arena_max=2"));
     assert_eq!(
-        tunables_of(&running).as_deref(),
+        running.tunables.as_deref(),
         Some("glibc.malloc.arena_max=2")
     );
     serves(&running).await;
