@@ -1,15 +1,14 @@
 //! Graceful shutdown: one signal that every stream watches, and a drain window over which the
 //! streams close at random moments, so their clients do not all reconnect at one instant.
 //!
-//! Streams check a plain atomic flag on every poll (no lock on the per-event path) and hold
-//! one registered [`OwnedNotified`] so that a sleeping stream is woken when shutdown begins.
+//! Streams check a plain atomic flag on every poll (no lock on the per-event path). A stream
+//! asleep until its next deadline is woken by the server itself: actix-web's `HttpServer`
+//! wakes every connection when a graceful stop begins (see `AppHandle::stop`), and the
+//! wake-up polls the stream.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::sync::futures::OwnedNotified;
-use tokio::sync::Notify;
 
 /// The shutdown signal shared by the server and every open stream.
 #[derive(Debug, Clone)]
@@ -21,8 +20,6 @@ pub struct Shutdown {
 struct Inner {
     /// Set once, read on every stream poll.
     triggered: AtomicBool,
-    /// Wakes the streams that are waiting for their next tick.
-    notify: Arc<Notify>,
     /// Streams close at a random moment within this window after the trigger.
     drain_window: Duration,
 }
@@ -34,29 +31,21 @@ impl Shutdown {
         Self {
             inner: Arc::new(Inner {
                 triggered: AtomicBool::new(false),
-                notify: Arc::new(Notify::new()),
                 drain_window,
             }),
         }
     }
 
-    /// Tells every stream to wind down.
+    /// Tells every stream to wind down, at its next poll: wake them afterwards (a graceful
+    /// stop of the server does).
     pub fn trigger(&self) {
         self.inner.triggered.store(true, Ordering::Release);
-        self.inner.notify.notify_waiters();
     }
 
     /// Whether shutdown has begun (one atomic load).
     #[must_use]
     pub fn is_triggered(&self) -> bool {
         self.inner.triggered.load(Ordering::Acquire)
-    }
-
-    /// A future that completes when shutdown is triggered after this call. It is registered
-    /// from creation on, so a trigger between creation and first poll is not lost; callers
-    /// also check [`Shutdown::is_triggered`] for triggers before the call.
-    pub fn wake_on_trigger(&self) -> OwnedNotified {
-        Arc::clone(&self.inner.notify).notified_owned()
     }
 
     /// The longest time a stream may take to close after the trigger.
@@ -114,15 +103,12 @@ mod tests {
         assert_eq!(Shutdown::new(Duration::ZERO).close_delay(), Duration::ZERO);
     }
 
-    #[tokio::test]
-    async fn a_waiter_created_before_the_trigger_wakes_even_if_not_yet_polled() {
+    #[test]
+    fn the_trigger_is_seen_by_every_clone() {
         let shutdown = Shutdown::new(Duration::ZERO);
-        let waiter = shutdown.wake_on_trigger();
-        assert!(!shutdown.is_triggered());
+        let held_by_a_stream = shutdown.clone();
+        assert!(!held_by_a_stream.is_triggered());
         shutdown.trigger();
-        assert!(shutdown.is_triggered());
-        tokio::time::timeout(Duration::from_secs(1), waiter)
-            .await
-            .expect("the waiter did not wake");
+        assert!(held_by_a_stream.is_triggered());
     }
 }

@@ -136,6 +136,8 @@ impl AppHandle {
     /// every open stream sends a `retry:` hint and closes at a random moment within the
     /// drain window; the workers stop once their connections are gone.
     pub async fn stop(&self) {
+        // The flag first: the graceful stop below wakes every connection's task (actix-web's
+        // per-connection shutdown signal), and the woken streams must already see it.
         self.shutdown.trigger();
         // Closes the listener now; waits for the workers (bounded by the shutdown timeout).
         self.server.stop(true).await;

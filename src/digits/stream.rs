@@ -5,6 +5,12 @@
 //! are encoded into one buffer per thread, not per stream: the connection copies each chunk
 //! into its own write buffer and drops it at once, so a stream keeps no buffer of its own.
 //! Per event: an atomic load, a timer reset and two atomic counter increments.
+//!
+//! Shutdown is one atomic flag, read at every poll. A stream asleep until its next deadline
+//! does not register for the shutdown itself: on a graceful stop actix-web's `HttpServer`
+//! wakes every connection's task (its per-connection graceful-shutdown signal), and that
+//! wake-up polls the body, which then sees the flag. A waiter of its own would cost every
+//! stream 64 bytes and a lock on the shared notifier when it closes.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -16,7 +22,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use pin_project_lite::pin_project;
-use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 
 use super::plan::StreamPlan;
@@ -53,16 +58,12 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 pin_project! {
     /// The body of one `/digits` response.
     ///
-    /// The timer and the shutdown waiter live inline (the body is boxed once by actix), so a
-    /// stream costs one allocation for itself and one for its buffer.
+    /// The timer lives inline (the body is boxed once by actix), so a stream costs one
+    /// allocation.
     pub struct DigitsStream {
         // The one timer, re-armed for whichever deadline comes first.
         #[pin]
         timer: Sleep,
-        // Registered on the first poll and kept so the task is woken on shutdown; `None`
-        // once shutdown has been seen.
-        #[pin]
-        shutdown_waker: Option<OwnedNotified>,
         state: State,
     }
 
@@ -88,6 +89,8 @@ struct State {
     /// A planned end (max duration or shutdown) and why.
     close_at: Option<(Instant, EndReason)>,
     shutdown: Shutdown,
+    /// Whether the shutdown has been seen (and the close planned).
+    shutdown_seen: bool,
     /// The retry block goes out with the first event.
     greeted: bool,
     done: bool,
@@ -104,7 +107,6 @@ impl DigitsStream {
             .map(|limit| (saturating_at(started, limit), EndReason::MaxDuration));
         Self {
             timer: tokio::time::sleep_until(started),
-            shutdown_waker: Some(shutdown.wake_on_trigger()),
             state: State {
                 next_id: plan.first_id,
                 plan,
@@ -112,6 +114,7 @@ impl DigitsStream {
                 last_write: started,
                 close_at,
                 shutdown,
+                shutdown_seen: false,
                 greeted: false,
                 done: false,
                 tracker,
@@ -122,20 +125,9 @@ impl DigitsStream {
 
 impl State {
     /// Notes a shutdown: the stream closes after its share of the drain window.
-    fn watch_shutdown(
-        &mut self,
-        mut waker: Pin<&mut Option<OwnedNotified>>,
-        cx: &mut Context<'_>,
-        now: Instant,
-    ) {
-        let Some(notified) = waker.as_mut().as_pin_mut() else {
-            return;
-        };
-        // The first poll registers this task's waker; afterwards the atomic flag is enough
-        // (polling the notifier again would take its lock on every event).
-        let woken = !self.greeted && notified.poll(cx).is_ready();
-        if woken || self.shutdown.is_triggered() {
-            waker.set(None);
+    fn watch_shutdown(&mut self, now: Instant) {
+        if !self.shutdown_seen && self.shutdown.is_triggered() {
+            self.shutdown_seen = true;
             let close = saturating_at(now, self.shutdown.close_delay());
             if self.close_at.is_none_or(|(at, _)| close < at) {
                 self.close_at = Some((close, EndReason::Shutdown));
@@ -242,8 +234,7 @@ impl Stream for DigitsStream {
         }
         loop {
             let now = Instant::now();
-            this.state
-                .watch_shutdown(this.shutdown_waker.as_mut(), cx, now);
+            this.state.watch_shutdown(now);
             if let Some(chunk) = this.state.due_chunk(now) {
                 return Poll::Ready(Some(Ok(chunk)));
             }
@@ -404,27 +395,55 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn shutdown_wakes_a_sleeping_stream_and_closes_it_within_the_drain_window() {
+    async fn after_the_trigger_a_woken_stream_closes_within_the_drain_window() {
         let config = Config {
             drain_ms: 500,
             ..Config::default()
         };
         let h = harness(config, "interval_ms=3600000", None);
-        let shutdown = h.shutdown.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            shutdown.trigger();
-        });
-        let chunks = collect(h.stream).await;
+        let mut stream = Box::pin(h.stream);
+        let start = Instant::now();
+        let trigger_at = start + Duration::from_secs(10);
+        let mut chunks = Vec::new();
+        let mut triggered = false;
+        loop {
+            tokio::select! {
+                chunk = stream.next() => match chunk {
+                    Some(chunk) => chunks.push((start.elapsed(), chunk.unwrap())),
+                    None => break,
+                },
+                // actix's graceful stop wakes the connection's task, which polls the stream
+                // again: here the select's next turn does.
+                () = tokio::time::sleep_until(trigger_at), if !triggered => {
+                    triggered = true;
+                    h.shutdown.trigger();
+                }
+            }
+        }
         // The first event, then nothing (keep-alive is 15 s) until the closing hint.
         assert_eq!(chunks.len(), 2, "{chunks:?}");
         let (closed_at, hint) = chunks.last().unwrap();
-        assert_eq!(hint, "retry: 3000\n\n");
+        assert_eq!(hint.as_ref(), b"retry: 3000\n\n");
         assert!(
             *closed_at >= Duration::from_secs(10) && *closed_at < Duration::from_millis(10_500),
             "closed at {closed_at:?}"
         );
+        drop(stream);
         assert!(h.metrics.encode().contains("reason=\"shutdown\"} 1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_started_after_the_trigger_closes_within_the_drain_window() {
+        let config = Config {
+            drain_ms: 500,
+            ..Config::default()
+        };
+        let h = harness(config, "interval_ms=3600000", None);
+        h.shutdown.trigger();
+        let chunks = collect(h.stream).await;
+        assert_eq!(chunks.len(), 2, "{chunks:?}");
+        assert_eq!(chunks[1].1, "retry: 3000\n\n");
+        assert!(chunks[1].0 < Duration::from_millis(500), "{chunks:?}");
     }
 
     #[tokio::test(start_paused = true)]

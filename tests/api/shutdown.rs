@@ -2,7 +2,26 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{read_all_events, read_events, spawn_app_with};
+use crate::helpers::{read_all_events, read_events, spawn_app_with, TestApp};
+
+/// `n` streams, each past its first event.
+async fn open_streams(app: &TestApp, n: usize) -> Vec<reqwest::Response> {
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let mut response = app.get("/digits").await;
+        read_events(&mut response, 1).await;
+        streams.push(response);
+    }
+    streams
+}
+
+/// Reads every stream to its end; each must end with the retry hint.
+async fn each_ends_with_a_retry_hint(streams: Vec<reqwest::Response>) {
+    for response in streams {
+        let (text, _) = read_all_events(response).await;
+        assert!(text.ends_with("retry: 3000\n\n"), "{text}");
+    }
+}
 
 #[tokio::test]
 async fn stop_sends_each_stream_a_retry_hint_and_ends_it_within_the_drain_window() {
@@ -12,12 +31,7 @@ async fn stop_sends_each_stream_a_retry_hint_and_ends_it_within_the_drain_window
         c.drain_ms = 300;
     })
     .await;
-    let mut streams = Vec::new();
-    for _ in 0..5 {
-        let mut response = app.get("/digits").await;
-        read_events(&mut response, 1).await;
-        streams.push(response);
-    }
+    let streams = open_streams(&app, 5).await;
     let handle = app.handle.clone();
     let started = Instant::now();
     let stopping = tokio::spawn(async move { handle.stop().await });
@@ -28,14 +42,31 @@ async fn stop_sends_each_stream_a_retry_hint_and_ends_it_within_the_drain_window
         refused.is_err(),
         "a new connection was accepted while draining"
     );
-    for response in streams {
-        let (text, _) = read_all_events(response).await;
-        assert!(text.ends_with("retry: 3000\n\n"), "{text}");
-    }
+    each_ends_with_a_retry_hint(streams).await;
     let all_closed = started.elapsed();
     stopping.await.unwrap();
     let stopped = started.elapsed();
     assert!(all_closed < Duration::from_millis(1500), "{all_closed:?}");
     assert!(stopped < Duration::from_secs(5), "stop took {stopped:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stop_wakes_streams_asleep_until_a_distant_event() {
+    // An hour between events and a long keep-alive: nothing but the stop can wake them.
+    let app = spawn_app_with(|c| {
+        c.interval_ms = 3_600_000;
+        c.keepalive_secs = 600;
+        c.drain_ms = 300;
+    })
+    .await;
+    let streams = open_streams(&app, 3).await;
+    let handle = app.handle.clone();
+    let started = Instant::now();
+    let stopping = tokio::spawn(async move { handle.stop().await });
+    each_ends_with_a_retry_hint(streams).await;
+    let all_closed = started.elapsed();
+    assert!(all_closed < Duration::from_millis(1500), "{all_closed:?}");
+    stopping.await.unwrap();
     app.stop().await;
 }
