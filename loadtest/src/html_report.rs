@@ -425,6 +425,13 @@ fn usage_rows(out: &mut String, label: &str, key: &str, u: &ProcessUsage) {
         "CPU, % of a core",
         &[f("cpu_percent", 0, u.cpu_percent)],
     );
+    if let Some(steady) = u.cpu_percent_steady {
+        row(
+            out,
+            "CPU with every stream open, % of a core",
+            &[f("cpu_percent_steady", 0, steady)],
+        );
+    }
     row(
         out,
         "CPU per event, µs",

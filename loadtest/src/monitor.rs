@@ -48,6 +48,10 @@ pub(crate) struct Peaks {
     pub(crate) rss_server: u64,
     /// Events per second while every user had a stream open.
     pub(crate) steady_events_per_sec: Option<f64>,
+    /// This process's CPU while every user had a stream open, percent of one core.
+    pub(crate) steady_cpu_percent_self: Option<f64>,
+    /// The `--server-pid` process's CPU over the same window, percent of one core.
+    pub(crate) steady_cpu_percent_server: Option<f64>,
     /// The live figures every [`SAMPLE_PERIOD`].
     pub(crate) timeline: Timeline,
 }
@@ -67,16 +71,27 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
     let live = &args.metrics.live;
     // (when, events) at the first and the last tick with every user's stream open.
     let mut steady: Option<((Instant, u64), (Instant, u64))> = None;
-    let sample = |peaks: &mut Peaks| {
-        let rss_self = procstat::sample(None).ok().map(|s| s.rss_bytes);
-        let rss_server = args
+    // CPU at the first and the last sample with every user's stream open.
+    let mut steady_cpu: Option<(CpuPoint, CpuPoint)> = None;
+    let mut sample = |peaks: &mut Peaks| {
+        let this = procstat::sample(None).ok();
+        let server = args
             .server_pid
-            .and_then(|pid| procstat::sample(Some(pid)).ok())
-            .map(|s| s.rss_bytes);
+            .and_then(|pid| procstat::sample(Some(pid)).ok());
+        let rss_self = this.map(|s| s.rss_bytes);
+        let rss_server = server.map(|s| s.rss_bytes);
         peaks.rss_self = peaks.rss_self.max(rss_self.unwrap_or(0));
         peaks.rss_server = peaks.rss_server.max(rss_server.unwrap_or(0));
         let open = live.open_streams.load(Ordering::Relaxed);
         peaks.open_streams = peaks.open_streams.max(open);
+        if let Some(this) = this.filter(|_| usize::try_from(open).is_ok_and(|o| o >= args.users)) {
+            let point = CpuPoint {
+                at: Instant::now(),
+                this_process: this.cpu,
+                server: server.map(|s| s.cpu),
+            };
+            steady_cpu = Some(steady_cpu.map_or((point, point), |(first, _)| (first, point)));
+        }
         peaks.timeline.push(Sample {
             elapsed_secs: args.started.elapsed().as_secs_f64(),
             open_streams: open,
@@ -128,10 +143,67 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
         let secs = (t1 - t0).as_secs_f64();
         (secs >= 1.0).then(|| (e1 - e0) as f64 / secs)
     });
+    if let Some((first, last)) = steady_cpu {
+        peaks.steady_cpu_percent_self = first.percent_of_a_core(&last, |p| Some(p.this_process));
+        peaks.steady_cpu_percent_server = first.percent_of_a_core(&last, |p| p.server);
+    }
     peaks
+}
+
+/// CPU time used so far, by this process and by the `--server-pid` process.
+#[derive(Debug, Clone, Copy)]
+struct CpuPoint {
+    at: Instant,
+    this_process: Duration,
+    server: Option<Duration>,
+}
+
+impl CpuPoint {
+    /// CPU between this point and a `later` one, percent of one core; `None` over less
+    /// than a second (too short to mean anything) or without the figure.
+    fn percent_of_a_core(
+        &self,
+        later: &CpuPoint,
+        cpu: impl Fn(&CpuPoint) -> Option<Duration>,
+    ) -> Option<f64> {
+        let wall = later.at.duration_since(self.at).as_secs_f64();
+        let used = cpu(later)?.saturating_sub(cpu(self)?).as_secs_f64();
+        (wall >= 1.0).then(|| 100.0 * used / wall)
+    }
 }
 
 /// Bytes as MiB.
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steady_cpu_is_the_share_of_a_core_between_two_points() {
+        let start = Instant::now();
+        let first = CpuPoint {
+            at: start,
+            this_process: Duration::from_millis(500),
+            server: None,
+        };
+        let later = CpuPoint {
+            at: start + Duration::from_secs(4),
+            this_process: Duration::from_millis(3_500),
+            server: None,
+        };
+        let percent = first.percent_of_a_core(&later, |p| Some(p.this_process));
+        assert!((percent.unwrap() - 75.0).abs() < 1e-9, "{percent:?}");
+        assert_eq!(first.percent_of_a_core(&later, |p| p.server), None);
+        let too_soon = CpuPoint {
+            at: start + Duration::from_millis(500),
+            ..later
+        };
+        assert_eq!(
+            first.percent_of_a_core(&too_soon, |p| Some(p.this_process)),
+            None
+        );
+    }
 }

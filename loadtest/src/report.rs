@@ -81,10 +81,14 @@ fn histogram_row(out: &mut String, name: &str, p: &Percentiles) {
 }
 
 fn usage_line(out: &mut String, label: &str, u: &ProcessUsage) {
+    let steady = u
+        .cpu_percent_steady
+        .map(|percent| format!(", {percent:.0}% with every stream open"))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
         "  {label:<15} RSS {:.1} -> peak {:.1} -> after {:.1} MiB ({:.1} KiB per connection); \
-         CPU {:.2} s ({:.0}% of a core, {:.2} µs per event)",
+         CPU {:.2} s ({:.0}% of a core{steady}, {:.2} µs per event)",
         u.rss_before_mib,
         u.rss_peak_mib,
         u.rss_after_mib,
@@ -212,6 +216,15 @@ pub fn render(s: &Summary) -> String {
     }
     if let Some(server) = &p.server {
         usage_line(&mut out, "server", server);
+    }
+    if let Some(percent) = p.saturated_percent_steady() {
+        let _ = writeln!(
+            out,
+            "  {:<15} {label} used {percent:.0}% of a core with every stream open, on {} core(s): \
+             it was saturated, so lateness includes its own delays (give it more cores, or fewer users)",
+            "note",
+            p.cores
+        );
     }
     if let Some(after) = &s.server_after {
         let open = after

@@ -260,10 +260,15 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         )
     };
     let processes = Processes {
-        this_process: usage(before_self, peaks.rss_self, after_self),
-        server: before_server
-            .zip(after_server)
-            .map(|(b, a)| usage(b, peaks.rss_server, a)),
+        this_process: ProcessUsage {
+            cpu_percent_steady: peaks.steady_cpu_percent_self,
+            ..usage(before_self, peaks.rss_self, after_self)
+        },
+        server: before_server.zip(after_server).map(|(b, a)| ProcessUsage {
+            cpu_percent_steady: peaks.steady_cpu_percent_server,
+            ..usage(b, peaks.rss_server, a)
+        }),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
         embedded_server_cpu_secs: embedded.then(|| {
             (after_self.server_threads_cpu + server_cpu_of_stopped_threads)
                 .saturating_sub(before_self.server_threads_cpu)

@@ -103,6 +103,10 @@ pub struct ProcessUsage {
     pub cpu_percent: f64,
     /// `cpu_secs` per event received, microseconds.
     pub cpu_us_per_event: f64,
+    /// CPU while every user had a stream open (sampled every 500 ms), percent of one core:
+    /// near the cores the process may use, it was saturated and its figures include its own
+    /// queueing. `None` when that window was shorter than a second.
+    pub cpu_percent_steady: Option<f64>,
 }
 
 impl ProcessUsage {
@@ -141,6 +145,7 @@ impl ProcessUsage {
             } else {
                 cpu_secs * 1e6 / events as f64
             },
+            cpu_percent_steady: None,
         }
     }
 }
@@ -155,6 +160,22 @@ pub struct Processes {
     /// Embedded only: CPU seconds of the server's threads (named `actix*`) during the run;
     /// the rest of `this_process.cpu_secs` is the load generator's.
     pub embedded_server_cpu_secs: Option<f64>,
+    /// CPU cores this process may run on (its affinity mask).
+    pub cores: usize,
+}
+
+impl Processes {
+    /// Share of its cores above which a process counts as saturated.
+    pub const SATURATED_PERCENT_OF_CORES: f64 = 90.0;
+
+    /// This process's CPU while every stream was open, when it was saturated: its lateness
+    /// figures then include its own queueing, not only the server's.
+    #[must_use]
+    pub fn saturated_percent_steady(&self) -> Option<f64> {
+        self.this_process
+            .cpu_percent_steady
+            .filter(|&percent| percent >= Self::SATURATED_PERCENT_OF_CORES * self.cores as f64)
+    }
 }
 
 /// Everything a run measured.
@@ -221,6 +242,31 @@ impl Summary {
 mod tests {
     use super::*;
     use crate::metrics::{new_histogram, record};
+
+    #[test]
+    fn a_process_counts_as_saturated_near_all_its_cores() {
+        let with_steady = |percent: Option<f64>, cores: usize| Processes {
+            this_process: ProcessUsage {
+                cpu_percent_steady: percent,
+                ..ProcessUsage::default()
+            },
+            server: None,
+            embedded_server_cpu_secs: None,
+            cores,
+        };
+        assert_eq!(
+            with_steady(Some(97.0), 1).saturated_percent_steady(),
+            Some(97.0)
+        );
+        assert_eq!(with_steady(Some(89.0), 1).saturated_percent_steady(), None);
+        // Two cores: 150% leaves half a core free.
+        assert_eq!(with_steady(Some(150.0), 2).saturated_percent_steady(), None);
+        assert_eq!(
+            with_steady(Some(185.0), 2).saturated_percent_steady(),
+            Some(185.0)
+        );
+        assert_eq!(with_steady(None, 1).saturated_percent_steady(), None);
+    }
 
     #[test]
     fn percentiles_are_in_milliseconds() {

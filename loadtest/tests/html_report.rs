@@ -138,6 +138,16 @@ async fn the_report_is_self_contained_html_whose_figures_match_the_json_summary(
         events.to_string()
     );
     assert_eq!(shown("counters.lost"), "0");
+    // The load generator's CPU with every stream open: the figure that tells whether its own
+    // core was saturated.
+    let steady_cpu = json["processes"]["this_process"]["cpu_percent_steady"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no steady CPU in {json}"));
+    assert!(steady_cpu > 0.0, "{steady_cpu}");
+    assert_eq!(
+        shown("processes.this_process.cpu_percent_steady"),
+        format!("{steady_cpu:.0}")
+    );
     assert_eq!(
         shown("latencies.lateness.p99_ms"),
         format!(
