@@ -69,29 +69,18 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
     sample_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_print = (Instant::now(), 0u64);
     let live = &args.metrics.live;
-    // (when, events) at the first and the last tick with every user's stream open.
-    let mut steady: Option<((Instant, u64), (Instant, u64))> = None;
-    // CPU at the first and the last sample with every user's stream open.
-    let mut steady_cpu: Option<(CpuPoint, CpuPoint)> = None;
-    let mut sample = |peaks: &mut Peaks| {
-        let this = procstat::sample(None).ok();
-        let server = args
+    // The first and the last tick with every user's stream open.
+    let mut steady: Option<(SteadyPoint, SteadyPoint)> = None;
+    let sample = |peaks: &mut Peaks| {
+        let rss_self = procstat::sample(None).ok().map(|s| s.rss_bytes);
+        let rss_server = args
             .server_pid
-            .and_then(|pid| procstat::sample(Some(pid)).ok());
-        let rss_self = this.map(|s| s.rss_bytes);
-        let rss_server = server.map(|s| s.rss_bytes);
+            .and_then(|pid| procstat::sample(Some(pid)).ok())
+            .map(|s| s.rss_bytes);
         peaks.rss_self = peaks.rss_self.max(rss_self.unwrap_or(0));
         peaks.rss_server = peaks.rss_server.max(rss_server.unwrap_or(0));
         let open = live.open_streams.load(Ordering::Relaxed);
         peaks.open_streams = peaks.open_streams.max(open);
-        if let Some(this) = this.filter(|_| usize::try_from(open).is_ok_and(|o| o >= args.users)) {
-            let point = CpuPoint {
-                at: Instant::now(),
-                this_process: this.cpu,
-                server: server.map(|s| s.cpu),
-            };
-            steady_cpu = Some(steady_cpu.map_or((point, point), |(first, _)| (first, point)));
-        }
         peaks.timeline.push(Sample {
             elapsed_secs: args.started.elapsed().as_secs_f64(),
             open_streams: open,
@@ -117,8 +106,16 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
         let open = live.open_streams.load(Ordering::Relaxed);
         peaks.open_streams = peaks.open_streams.max(open);
         if usize::try_from(open).is_ok_and(|open| open >= args.users) {
-            let now = (Instant::now(), live.events.load(Ordering::Relaxed));
-            let _ = live.steady_since.set(now.0);
+            let now = SteadyPoint {
+                at: Instant::now(),
+                events: live.events.load(Ordering::Relaxed),
+                cpu_self: procstat::sample(None).ok().map(|s| s.cpu),
+                cpu_server: args
+                    .server_pid
+                    .and_then(|pid| procstat::sample(Some(pid)).ok())
+                    .map(|s| s.cpu),
+            };
+            let _ = live.steady_since.set(now.at);
             steady = Some(steady.map_or((now, now), |(first, _)| (first, now)));
         }
         if !args.progress_every.is_zero() && last_print.0.elapsed() >= args.progress_every {
@@ -139,36 +136,40 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
         }
     }
     sample(&mut peaks);
-    peaks.steady_events_per_sec = steady.and_then(|((t0, e0), (t1, e1))| {
-        let secs = (t1 - t0).as_secs_f64();
-        (secs >= 1.0).then(|| (e1 - e0) as f64 / secs)
-    });
-    if let Some((first, last)) = steady_cpu {
-        peaks.steady_cpu_percent_self = first.percent_of_a_core(&last, |p| Some(p.this_process));
-        peaks.steady_cpu_percent_server = first.percent_of_a_core(&last, |p| p.server);
+    if let Some((first, last)) = steady {
+        peaks.steady_events_per_sec = first.rate_until(&last, |p| Some(p.events as f64));
+        let cpu_percent = |cpu: fn(&SteadyPoint) -> Option<Duration>| {
+            first.rate_until(&last, |p| cpu(p).map(|d| 100.0 * d.as_secs_f64()))
+        };
+        peaks.steady_cpu_percent_self = cpu_percent(|p| p.cpu_self);
+        peaks.steady_cpu_percent_server = cpu_percent(|p| p.cpu_server);
     }
     peaks
 }
 
-/// CPU time used so far, by this process and by the `--server-pid` process.
+/// The run's counters at one tick with every user's stream open.
 #[derive(Debug, Clone, Copy)]
-struct CpuPoint {
+struct SteadyPoint {
     at: Instant,
-    this_process: Duration,
-    server: Option<Duration>,
+    /// Events received so far.
+    events: u64,
+    /// CPU time used so far by this process.
+    cpu_self: Option<Duration>,
+    /// CPU time used so far by the `--server-pid` process.
+    cpu_server: Option<Duration>,
 }
 
-impl CpuPoint {
-    /// CPU between this point and a `later` one, percent of one core; `None` over less
-    /// than a second (too short to mean anything) or without the figure.
-    fn percent_of_a_core(
+impl SteadyPoint {
+    /// How fast `counter` grew from this point to a `later` one, per second; `None` over
+    /// less than a second (too short to mean anything) or without the figure.
+    fn rate_until(
         &self,
-        later: &CpuPoint,
-        cpu: impl Fn(&CpuPoint) -> Option<Duration>,
+        later: &SteadyPoint,
+        counter: impl Fn(&SteadyPoint) -> Option<f64>,
     ) -> Option<f64> {
-        let wall = later.at.duration_since(self.at).as_secs_f64();
-        let used = cpu(later)?.saturating_sub(cpu(self)?).as_secs_f64();
-        (wall >= 1.0).then(|| 100.0 * used / wall)
+        let secs = later.at.duration_since(self.at).as_secs_f64();
+        let grown = counter(later)? - counter(self)?;
+        (secs >= 1.0).then(|| grown / secs)
     }
 }
 
@@ -182,28 +183,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn steady_cpu_is_the_share_of_a_core_between_two_points() {
+    fn steady_rates_are_growth_per_second_over_at_least_a_second() {
         let start = Instant::now();
-        let first = CpuPoint {
+        let first = SteadyPoint {
             at: start,
-            this_process: Duration::from_millis(500),
-            server: None,
+            events: 1_000,
+            cpu_self: Some(Duration::from_millis(500)),
+            cpu_server: None,
         };
-        let later = CpuPoint {
+        let later = SteadyPoint {
             at: start + Duration::from_secs(4),
-            this_process: Duration::from_millis(3_500),
-            server: None,
+            events: 9_000,
+            cpu_self: Some(Duration::from_millis(3_500)),
+            cpu_server: None,
         };
-        let percent = first.percent_of_a_core(&later, |p| Some(p.this_process));
-        assert!((percent.unwrap() - 75.0).abs() < 1e-9, "{percent:?}");
-        assert_eq!(first.percent_of_a_core(&later, |p| p.server), None);
-        let too_soon = CpuPoint {
+        let events = first.rate_until(&later, |p| Some(p.events as f64));
+        assert!((events.unwrap() - 2_000.0).abs() < 1e-9, "{events:?}");
+        let cpu = first.rate_until(&later, |p| p.cpu_self.map(|d| 100.0 * d.as_secs_f64()));
+        assert!((cpu.unwrap() - 75.0).abs() < 1e-9, "{cpu:?}");
+        let server = first.rate_until(&later, |p| p.cpu_server.map(|d| d.as_secs_f64()));
+        assert_eq!(server, None);
+        let too_soon = SteadyPoint {
             at: start + Duration::from_millis(500),
             ..later
         };
-        assert_eq!(
-            first.percent_of_a_core(&too_soon, |p| Some(p.this_process)),
-            None
-        );
+        assert_eq!(first.rate_until(&too_soon, |p| Some(p.events as f64)), None);
     }
 }

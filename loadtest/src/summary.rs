@@ -103,9 +103,10 @@ pub struct ProcessUsage {
     pub cpu_percent: f64,
     /// `cpu_secs` per event received, microseconds.
     pub cpu_us_per_event: f64,
-    /// CPU while every user had a stream open (sampled every 500 ms), percent of one core:
-    /// near the cores the process may use, it was saturated and its figures include its own
-    /// queueing. `None` when that window was shorter than a second.
+    /// CPU while every user had a stream open (from the first to the last 200 ms check that
+    /// found them all open), percent of one core: near the cores the process may use, it was
+    /// saturated and its figures include its own queueing. `None` when that window was
+    /// shorter than a second.
     pub cpu_percent_steady: Option<f64>,
 }
 
