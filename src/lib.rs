@@ -10,10 +10,12 @@
 //! - [`telemetry`]: Prometheus metrics and log set-up.
 //! - [`shutdown`]: the signal every stream watches, with a jittered drain window.
 //! - [`memory`]: returns freed heap to the OS after streams close.
+//! - [`listener`]: the listening socket (a deep accept queue, stalled readers cut off).
 //! - [`startup`]: builds the app on a listener; used by `main`, the tests and the load test.
 
 pub mod config;
 pub mod digits;
+pub mod listener;
 pub mod memory;
 pub mod routes;
 pub mod shutdown;

@@ -2,17 +2,20 @@
 //! gracefully. `main`, the integration tests and the load test's embedded server all start
 //! the app through [`Application::build`].
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{web, App, HttpServer};
+use actix_http::HttpService;
+use actix_service::{map_config, IntoServiceFactory as _, ServiceFactoryExt as _};
+use actix_web::dev::{AppConfig, Server, ServerHandle};
+use actix_web::{web, App};
 use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::digits::StreamDefaults;
+use crate::listener;
 use crate::routes::{self, AppState};
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
@@ -21,12 +24,11 @@ use crate::telemetry::Metrics;
 /// the 503 answers to clients over the limit.
 const CONNECTION_HEADROOM: usize = 1024;
 
-/// Pending connections the kernel queues while workers are busy (thousands of clients
-/// connect at once in a load test).
-const LISTEN_BACKLOG: u32 = 4096;
-
 /// Extra time, past the drain window, that a graceful stop waits for streams to close.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a closing connection may take to flush its last bytes (`HttpServer`'s default).
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A built, not yet running, server.
 pub struct Application {
@@ -49,12 +51,9 @@ impl Application {
     /// # Errors
     /// If the address cannot be bound or the server cannot be set up.
     pub fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.bind)
+        let listener = listener::bind(config.bind, config.write_stall())
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let local_addr = listener.local_addr()?;
-        if let Some(timeout) = config.write_stall() {
-            cut_off_stalled_readers(&listener, timeout);
-        }
         let static_dir = config.resolved_static_dir();
         if !static_dir.join("index.html").is_file() {
             tracing::warn!(dir = %static_dir.display(), "no index.html in the static folder");
@@ -70,20 +69,38 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        let server = HttpServer::new(move || {
-            let state = state.clone();
-            let static_dir = static_dir.clone();
-            App::new().configure(move |cfg| configure(cfg, state, &static_dir))
-        })
-        .workers(workers)
-        .max_connections(config.max_connections.saturating_add(CONNECTION_HEADROOM))
-        .backlog(LISTEN_BACKLOG)
-        .client_request_timeout(Duration::from_millis(config.request_timeout_ms))
-        .shutdown_timeout((shutdown.drain_window() + STOP_GRACE).as_secs().max(1))
-        // Signals are ours: a stop first drains the streams, see `AppHandle::stop`.
-        .disable_signals()
-        .listen(listener)?
-        .run();
+        let request_timeout = Duration::from_millis(config.request_timeout_ms);
+        let connection_shutdown = shutdown.clone();
+        let server = actix_server::Server::build()
+            .workers(workers)
+            .max_concurrent_connections(config.max_connections.saturating_add(CONNECTION_HEADROOM))
+            .shutdown_timeout((shutdown.drain_window() + STOP_GRACE).as_secs().max(1))
+            // Signals are ours: a stop first drains the streams, see `AppHandle::stop`.
+            .disable_signals()
+            .listen("sse-digits", listener, move || {
+                let state = state.clone();
+                let static_dir = static_dir.clone();
+                let app = App::new().configure(move |cfg| configure(cfg, state, &static_dir));
+                let shutdown = connection_shutdown.clone();
+                HttpService::build()
+                    .client_request_timeout(request_timeout)
+                    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+                    .local_addr(local_addr)
+                    // The hook `HttpServer` uses for its own signal (hidden from the docs,
+                    // but actix-web 4 calls it, so actix-http 3 keeps it).
+                    .graceful_shutdown_signal(move || shutdown.connection_signal())
+                    .h1(map_config(
+                        app.into_factory()
+                            .map_err(|error: actix_web::Error| error.error_response()),
+                        // What `HttpServer` gives the app: plain HTTP, this address as host.
+                        // The constructor is hidden too; actix-test calls it.
+                        move |()| {
+                            AppConfig::__priv_test_new(false, local_addr.to_string(), local_addr)
+                        },
+                    ))
+                    .tcp()
+            })?
+            .run();
         let handle = AppHandle {
             server: server.handle(),
             shutdown,
@@ -136,8 +153,7 @@ impl AppHandle {
     /// every open stream sends a `retry:` hint and closes at a random moment within the
     /// drain window; the workers stop once their connections are gone.
     pub async fn stop(&self) {
-        // The flag first: the graceful stop below wakes every connection's task (actix-web's
-        // per-connection shutdown signal), and the woken streams must already see it.
+        // Sets the flag and wakes every connection: idle ones close, streams plan their close.
         self.shutdown.trigger();
         // Closes the listener now; waits for the workers (bounded by the shutdown timeout).
         self.server.stop(true).await;
@@ -175,20 +191,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>, stati
                 .index_file("index.html")
                 .default_handler(web::to(not_found)),
         );
-}
-
-/// Sets `TCP_USER_TIMEOUT` on the listening socket; Linux copies it to every connection it
-/// accepts (no per-connection system call or hook). The kernel then drops a connection when
-/// sent data stays unacknowledged, or the peer's receive window stays shut, for `timeout`.
-/// A client that stops reading is cut off after that long instead of holding its stream
-/// and buffers forever; its stream counts as `write_stalled`.
-fn cut_off_stalled_readers(listener: &TcpListener, timeout: Duration) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Err(error) = socket2::SockRef::from(listener).set_tcp_user_timeout(Some(timeout)) {
-        tracing::warn!(%error, "cannot set TCP_USER_TIMEOUT");
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = (listener, timeout);
 }
 
 async fn not_found() -> actix_web::HttpResponse {

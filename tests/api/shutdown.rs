@@ -70,3 +70,38 @@ async fn stop_wakes_streams_asleep_until_a_distant_event() {
     stopping.await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn stop_closes_idle_keep_alive_connections_at_once() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // A scraper's connection, idle between requests: the stop must not wait for its
+    // keep-alive timeout, nor for the worker's shutdown timeout.
+    let app = spawn_app_with(|c| c.drain_ms = 300).await;
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0; 1024];
+    let n = idle.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    let handle = app.handle.clone();
+    let started = Instant::now();
+    let stopping = tokio::spawn(async move { handle.stop().await });
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut answer))
+        .await
+        .expect("the idle connection stayed open");
+    assert_eq!(
+        closed.unwrap(),
+        0,
+        "expected the server to close, not to send"
+    );
+    let close_took = started.elapsed();
+    assert!(close_took < Duration::from_millis(500), "{close_took:?}");
+    stopping.await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    app.stop().await;
+}

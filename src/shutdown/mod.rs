@@ -2,13 +2,17 @@
 //! streams close at random moments, so their clients do not all reconnect at one instant.
 //!
 //! Streams check a plain atomic flag on every poll (no lock on the per-event path). A stream
-//! asleep until its next deadline is woken by the server itself: actix-web's `HttpServer`
-//! wakes every connection when a graceful stop begins (see `AppHandle::stop`), and the
-//! wake-up polls the stream.
+//! asleep until its next deadline is woken through its connection: every connection waits
+//! on a [`ConnectionSignal`], the trigger wakes them all, and the wake-up polls the stream.
+
+mod connections;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use connections::ConnectionSignal;
+use connections::Waiters;
 
 /// The shutdown signal shared by the server and every open stream.
 #[derive(Debug, Clone)]
@@ -22,6 +26,8 @@ struct Inner {
     triggered: AtomicBool,
     /// Streams close at a random moment within this window after the trigger.
     drain_window: Duration,
+    /// Connections to wake when the trigger comes.
+    waiters: Waiters,
 }
 
 impl Shutdown {
@@ -32,14 +38,28 @@ impl Shutdown {
             inner: Arc::new(Inner {
                 triggered: AtomicBool::new(false),
                 drain_window,
+                waiters: Waiters::default(),
             }),
         }
     }
 
-    /// Tells every stream to wind down, at its next poll: wake them afterwards (a graceful
-    /// stop of the server does).
+    /// Tells every stream to wind down, and wakes every connection so that streams asleep
+    /// until a distant deadline see it now.
     pub fn trigger(&self) {
         self.inner.triggered.store(true, Ordering::Release);
+        self.inner.waiters.wake_all();
+    }
+
+    /// A future for one connection that resolves when the trigger comes (the HTTP/1
+    /// dispatcher then stops keeping the connection alive).
+    pub fn connection_signal(&self) -> ConnectionSignal {
+        ConnectionSignal::new(Arc::clone(&self.inner))
+    }
+
+    /// Connections waiting on a [`ConnectionSignal`] now.
+    #[must_use]
+    pub fn waiting_connections(&self) -> usize {
+        self.inner.waiters.len()
     }
 
     /// Whether shutdown has begun (one atomic load).
