@@ -66,9 +66,11 @@ impl StreamPlan {
     /// the start rather than from the previous write. Saturates instead of overflowing.
     #[must_use]
     pub fn due_after_start(&self, id: u64) -> Duration {
-        let steps = id.saturating_sub(self.first_id);
-        let nanos = self.interval.as_nanos().saturating_mul(u128::from(steps));
-        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        Duration::from_nanos(due_nanos_after_start(
+            self.first_id,
+            saturating_nanos(self.interval),
+            id,
+        ))
     }
 
     /// Whether `id` is the final `bye` event.
@@ -76,6 +78,19 @@ impl StreamPlan {
     pub fn is_last(&self, id: u64) -> bool {
         id >= self.count
     }
+}
+
+/// [`StreamPlan::due_after_start`] in nanoseconds, for a stream that keeps its interval as
+/// such. Saturates instead of overflowing.
+#[must_use]
+pub fn due_nanos_after_start(first_id: u64, interval_nanos: u64, id: u64) -> u64 {
+    id.saturating_sub(first_id).saturating_mul(interval_nanos)
+}
+
+/// `duration` in nanoseconds, `u64::MAX` (584 years) when longer.
+#[must_use]
+pub fn saturating_nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The outcome of a well-formed request.
