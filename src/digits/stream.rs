@@ -4,7 +4,8 @@
 //! One timer per stream serves every deadline (next event, keep-alive, planned close). Chunks
 //! are encoded into one buffer per thread, not per stream: the connection copies each chunk
 //! into its own write buffer and drops it at once, so a stream keeps no buffer of its own.
-//! Per event: an atomic load, a timer reset and two atomic counter increments.
+//! Per event: an atomic load, a timer reset and four atomic adds (two counters, the lateness
+//! histogram's bucket and sum).
 //!
 //! Shutdown is one atomic flag, read at every poll. A stream asleep until its next deadline
 //! does not register for the shutdown itself: the trigger wakes every connection's task
@@ -196,8 +197,13 @@ impl State {
                 return Some(self.flush(buf, events));
             }
         }
-        while !self.done && now >= self.due(self.next_id) && buf.len() < CATCH_UP_BATCH_BYTES {
+        while !self.done && buf.len() < CATCH_UP_BATCH_BYTES {
             let id = self.next_id;
+            let due = self.due(id);
+            if now < due {
+                break;
+            }
+            self.tracker.sent_late(now - due);
             if id >= self.schedule.count {
                 encode::write_named_event(buf, id, BYE_EVENT, BYE_DATA);
                 self.finish(EndReason::Completed);
@@ -387,6 +393,18 @@ mod tests {
         // 3, 4 and 5 are overdue at 450 ms and go out in one chunk; 6 is back on the
         // original grid at 500 ms.
         assert_eq!(times, vec![0, 100, 450, 500]);
+        // Each is counted as late as it was: 250, 150 and 50 ms; the rest on time.
+        let text = h.metrics.encode();
+        for (le, count) in [
+            ("0.001", 3),
+            ("0.02", 3),
+            ("0.05", 4),
+            ("0.2", 5),
+            ("0.5", 6),
+        ] {
+            let line = format!("sse_event_lateness_seconds_bucket{{le=\"{le}\"}} {count}\n");
+            assert!(text.contains(&line), "no {line:?} in\n{text}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

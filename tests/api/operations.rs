@@ -20,6 +20,14 @@ async fn metrics_show_an_open_stream_then_zero_after_the_client_leaves() {
     assert_eq!(app.metric("sse_streams_open").await, 1.0);
     assert!(app.metric("sse_events_sent_total").await >= 2.0);
     assert!(app.metric("sse_bytes_sent_total").await > 0.0);
+    // Every event sent is counted in the lateness histogram too (read first: the count of
+    // events sent only grows meanwhile).
+    let timed = app.metric("sse_event_lateness_seconds_count").await;
+    let events = app.metric("sse_events_sent_total").await;
+    assert!(
+        timed >= 2.0 && timed <= events,
+        "{timed} timed, {events} sent"
+    );
     drop(response);
     // The server notices the departure at its next write (20 ms here).
     app.wait_for_metric("sse_streams_open", |open| open == 0.0)

@@ -1,9 +1,14 @@
 //! Metrics (Prometheus text at `/metrics`) and log set-up.
 //!
-//! Per event the stream touches two atomic counters and nothing else: no lock, no label
-//! lookup. Labelled families are only touched once per stream or per rejected request.
+//! Per event the stream touches two atomic counters and one lateness bucket (two more
+//! atomic adds) and nothing else: no lock, no label lookup. Labelled families are only
+//! touched once per stream or per rejected request.
+
+mod lateness;
 
 use std::sync::Arc;
+
+pub use lateness::Lateness;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -52,6 +57,7 @@ pub struct Metrics {
     streams_started: Counter,
     streams_ended: Family<ReasonLabel, Counter>,
     events_sent: Counter,
+    event_lateness: Lateness,
     bytes_sent: Counter,
     rejected: Family<ReasonLabel, Counter>,
     resumed_past_end: Counter,
@@ -76,6 +82,7 @@ impl Metrics {
         let streams_started = Counter::default();
         let streams_ended = Family::<ReasonLabel, Counter>::default();
         let events_sent = Counter::default();
+        let event_lateness = Lateness::default();
         let bytes_sent = Counter::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         let resumed_past_end = Counter::default();
@@ -94,6 +101,11 @@ impl Metrics {
             "events_sent",
             "Events sent (ids, bye included)",
             events_sent.clone(),
+        );
+        registry.register(
+            "event_lateness_seconds",
+            "How long after its due time (start + k x interval) each event was sent",
+            event_lateness.clone(),
         );
         registry.register(
             "bytes_sent",
@@ -116,6 +128,7 @@ impl Metrics {
             streams_started,
             streams_ended,
             events_sent,
+            event_lateness,
             bytes_sent,
             rejected,
             resumed_past_end,
@@ -193,6 +206,11 @@ impl StreamTracker {
             self.metrics.events_sent.inc_by(events);
         }
         self.metrics.bytes_sent.inc_by(bytes as u64);
+    }
+
+    /// Records that an event went out `nanos` after it was due.
+    pub fn sent_late(&self, nanos: u64) {
+        self.metrics.event_lateness.observe(nanos);
     }
 
     /// Records why the stream ended on the server's own terms.
