@@ -84,6 +84,11 @@ const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Scrapes `{base}/metrics`; `None` when the server has no such page.
 pub async fn scrape(client: &reqwest::Client, base: &str) -> Option<Scrape> {
+    Some(parse_metrics(&metrics_text(client, base).await?))
+}
+
+/// The text of `{base}/metrics`; `None` when the server has no such page.
+pub async fn metrics_text(client: &reqwest::Client, base: &str) -> Option<String> {
     let url = format!("{}/metrics", base.trim_end_matches('/'));
     let response = client.get(url).timeout(SCRAPE_TIMEOUT).send().await.ok()?;
     let is_metrics_text = response
@@ -96,7 +101,7 @@ pub async fn scrape(client: &reqwest::Client, base: &str) -> Option<Scrape> {
     if !response.status().is_success() || !is_metrics_text {
         return None;
     }
-    Some(parse_metrics(&response.text().await.ok()?))
+    response.text().await.ok()
 }
 
 /// An external server after the run: waits for its gauge to reach 0 and for one heap trim,

@@ -384,6 +384,7 @@ mod tests {
             events_per_sec: 16_000.0,
             steady_events_per_sec: None,
             peak_open_streams: 0,
+            server_lateness: None,
             server_after: Some(ServerAfterRun::new("test", Some(0), Some(10.0), Some(10.5))),
             file_limit: crate::procstat::FileLimit {
                 soft: 20_000,

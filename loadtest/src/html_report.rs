@@ -15,6 +15,7 @@ use crate::gate::Verdict;
 use crate::options::Options;
 use crate::plots;
 use crate::report::thousands;
+use crate::server_lateness::ServerLateness;
 use crate::summary::{Percentiles, ProcessUsage, Summary};
 
 /// The page's name inside the report folder.
@@ -192,6 +193,9 @@ fn summary_section(out: &mut String, s: &Summary) {
         |r| cell("steady_events_per_sec", thousands(r.round() as u64)),
     );
     row(out, "delivered events/s with all streams open", &[steady]);
+    if let Some(server) = &s.server_lateness {
+        server_lateness_rows(out, server);
+    }
     row(
         out,
         "delivered events/s over the whole run",
@@ -246,6 +250,42 @@ fn storm_table(out: &mut String, s: &Summary) {
         );
     }
     out.push_str("</table>\n");
+}
+
+/// The server's own lateness histogram: bucket bounds, so "at most".
+fn server_lateness_rows(out: &mut String, server: &ServerLateness) {
+    // Only numbers carry their JSON key (past the last bucket is `null` there).
+    let bound = |key: &str, ms: Option<f64>| match ms {
+        Some(ms) if ms.is_finite() => cell(key, format!("{ms:.0}")),
+        Some(_) => "<td class=\"n\">past the last bucket</td>".to_owned(),
+        None => "<td class=\"n\">-</td>".to_owned(),
+    };
+    row(
+        out,
+        "server's own lateness with all streams open, events",
+        &[cell("server_lateness.events", thousands(server.events))],
+    );
+    row(
+        out,
+        "server's own lateness, p50 at most, ms",
+        &[bound(
+            "server_lateness.p50_at_most_ms",
+            server.p50_at_most_ms,
+        )],
+    );
+    row(
+        out,
+        "server's own lateness, p99 at most, ms",
+        &[bound(
+            "server_lateness.p99_at_most_ms",
+            server.p99_at_most_ms,
+        )],
+    );
+    let within = server.within_20ms_percent.map_or_else(
+        || "<td class=\"n\">-</td>".to_owned(),
+        |p| cell("server_lateness.within_20ms_percent", format!("{p:.1}")),
+    );
+    row(out, "server's own lateness, within 20 ms, %", &[within]);
 }
 
 fn latency_table(out: &mut String, s: &Summary) {

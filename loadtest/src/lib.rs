@@ -13,6 +13,8 @@
 //! - [`scenario`]: the goose scenario around the client.
 //! - [`embedded`]: the server started inside this process (and restarted mid-run).
 //! - [`procstat`]: RSS and CPU from `/proc`, the open-files limit and budget.
+//! - [`server_lateness`]: the server's own lateness histogram from its `/metrics`, over the
+//!   window with every stream open.
 //! - [`runner`]: one run from options to [`Summary`]; [`capacity`]: the capacity search.
 //! - [`summary`] and [`report`]: the results as data, console text and files;
 //!   [`timeline`]: the live figures sampled over the run; [`html_report`] with [`plots`]:
@@ -37,6 +39,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;
+pub mod server_lateness;
 pub mod stop;
 pub mod storm;
 pub mod summary;

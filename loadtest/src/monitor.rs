@@ -8,16 +8,20 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::aftermath;
 use crate::client::Stop;
 use crate::metrics::Metrics;
 use crate::procstat;
 use crate::report::Progress;
+use crate::server_lateness::{Buckets, ServerLateness};
 use crate::timeline::{Sample, Timeline};
 
 /// How often the monitor checks the killswitch and the open-stream count.
 const MONITOR_TICK: Duration = Duration::from_millis(200);
 /// How often the timeline (and the RSS peaks) are sampled.
 const SAMPLE_PERIOD: Duration = Duration::from_millis(500);
+/// How often the server's lateness histogram is scraped while every stream is open.
+const SERVER_SCRAPE_PERIOD: Duration = Duration::from_secs(1);
 
 /// What the monitor watches.
 pub(crate) struct MonitorArgs {
@@ -35,6 +39,10 @@ pub(crate) struct MonitorArgs {
     pub(crate) progress_every: Duration,
     /// An external server whose RSS peak to track.
     pub(crate) server_pid: Option<u32>,
+    /// The server's base URL, to read its own lateness histogram from `/metrics`.
+    pub(crate) server_url: String,
+    /// The client for those scrapes.
+    pub(crate) scraper: reqwest::Client,
 }
 
 /// The highest figures the monitor saw.
@@ -52,6 +60,9 @@ pub(crate) struct Peaks {
     pub(crate) steady_cpu_percent_self: Option<f64>,
     /// The `--server-pid` process's CPU over the same window, percent of one core.
     pub(crate) steady_cpu_percent_server: Option<f64>,
+    /// How late the server itself sent events while every stream was open, by its own
+    /// `/metrics` (sse-digits only).
+    pub(crate) server_lateness: Option<ServerLateness>,
     /// The live figures every [`SAMPLE_PERIOD`].
     pub(crate) timeline: Timeline,
 }
@@ -71,6 +82,9 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
     let live = &args.metrics.live;
     // The first and the last tick with every user's stream open.
     let mut steady: Option<(SteadyPoint, SteadyPoint)> = None;
+    // The server's lateness histogram at the first and the latest scrape in that window.
+    let mut server_window: Option<(Buckets, Buckets)> = None;
+    let mut last_server_scrape: Option<Instant> = None;
     let sample = |peaks: &mut Peaks| {
         let rss_self = procstat::sample(None).ok().map(|s| s.rss_bytes);
         let rss_server = args
@@ -117,6 +131,19 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
             };
             let _ = live.steady_since.set(now.at);
             steady = Some(steady.map_or((now, now), |(first, _)| (first, now)));
+            if last_server_scrape.is_none_or(|at| at.elapsed() >= SERVER_SCRAPE_PERIOD) {
+                last_server_scrape = Some(Instant::now());
+                if let Some(buckets) = aftermath::metrics_text(&args.scraper, &args.server_url)
+                    .await
+                    .as_deref()
+                    .and_then(Buckets::parse)
+                {
+                    server_window = Some(match server_window {
+                        Some((first, _)) => (first, buckets),
+                        None => (buckets.clone(), buckets),
+                    });
+                }
+            }
         }
         if !args.progress_every.is_zero() && last_print.0.elapsed() >= args.progress_every {
             let events = live.events.load(Ordering::Relaxed);
@@ -144,6 +171,10 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
         peaks.steady_cpu_percent_self = cpu_percent(|p| p.cpu_self);
         peaks.steady_cpu_percent_server = cpu_percent(|p| p.cpu_server);
     }
+    peaks.server_lateness = server_window
+        .and_then(|(first, last)| last.since(&first))
+        .as_ref()
+        .and_then(ServerLateness::from_window);
     peaks
 }
 

@@ -11,6 +11,7 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::Histogram;
 
+use crate::server_lateness::{ServerLateness, ON_TIME_MS};
 use crate::storm::Peaks;
 use crate::summary::{Percentiles, ProcessUsage, Summary};
 
@@ -154,6 +155,9 @@ pub fn render(s: &Summary) -> String {
     histogram_row(&mut out, "  when steady", &l.lateness_steady);
     histogram_row(&mut out, "reconnect", &l.reconnect);
     histogram_row(&mut out, "retry overshoot", &l.retry_overshoot);
+    if let Some(server) = &s.server_lateness {
+        server_lateness_line(&mut out, server);
+    }
     let _ = writeln!(
         out,
         "\n  connections     attempts {} | opened {} | reconnects {} (resumed ok {}, wrong {})",
@@ -347,6 +351,27 @@ pub fn write_interval_log(summary: &Summary, path: &Path) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The server's own lateness: from bucket bounds, so "at most".
+fn server_lateness_line(out: &mut String, server: &ServerLateness) {
+    let at_most = |ms: Option<f64>| match ms {
+        Some(ms) if ms.is_finite() => format!("<= {ms:.0} ms"),
+        Some(_) => "past the last bucket".to_owned(),
+        None => "-".to_owned(),
+    };
+    let within = server
+        .within_20ms_percent
+        .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}%"));
+    let _ = writeln!(
+        out,
+        "  {:<15} p50 {} | p99 {} | within {:.0} ms {within} | of {} events with every stream open (its sse_event_lateness_seconds)",
+        "server's own",
+        at_most(server.p50_at_most_ms),
+        at_most(server.p99_at_most_ms),
+        ON_TIME_MS,
+        thousands(server.events),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +401,24 @@ mod tests {
         assert_eq!(
             line,
             "[  12.3s / 33s] streams    998/1000 |     9,980 events/s | events     119,760 | errors 2 | lost 0"
+        );
+    }
+
+    #[test]
+    fn the_servers_own_lateness_is_reported_as_bucket_bounds() {
+        let mut out = String::new();
+        server_lateness_line(
+            &mut out,
+            &ServerLateness {
+                events: 1_234_567,
+                p50_at_most_ms: Some(1.0),
+                p99_at_most_ms: Some(f64::INFINITY),
+                within_20ms_percent: Some(97.25),
+            },
+        );
+        assert_eq!(
+            out,
+            "  server's own    p50 <= 1 ms | p99 past the last bucket | within 20 ms 97.2% | of 1,234,567 events with every stream open (its sse_event_lateness_seconds)\n"
         );
     }
 

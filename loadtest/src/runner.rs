@@ -184,6 +184,8 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             users: plan.users,
             progress_every: Duration::from_secs(sse.progress_secs),
             server_pid: sse.server_pid,
+            server_url: host.clone(),
+            scraper: scraper.clone(),
         },
         done_rx,
     ));
@@ -289,6 +291,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         events_per_sec: counters.events as f64 / elapsed.as_secs_f64().max(1e-9),
         steady_events_per_sec: peaks.steady_events_per_sec,
         peak_open_streams: peaks.open_streams,
+        server_lateness: peaks.server_lateness,
         server_after,
         file_limit,
         latencies: Latencies::of(&histograms),

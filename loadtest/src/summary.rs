@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::aftermath::ServerAfterRun;
 use crate::metrics::{Counters, Histograms};
 use crate::procstat::{FileLimit, ProcSample};
+use crate::server_lateness::ServerLateness;
 use crate::storm::StormShape;
 use crate::timeline::Timeline;
 
@@ -203,6 +204,9 @@ pub struct Summary {
     pub steady_events_per_sec: Option<f64>,
     /// Most streams open at once (sampled every second).
     pub peak_open_streams: i64,
+    /// How late the server itself sent events while every stream was open, from its
+    /// `sse_event_lateness_seconds` histogram; `None` for a server without it.
+    pub server_lateness: Option<ServerLateness>,
     /// The server after the run: open streams and memory against its level before
     /// (embedded, or an external server with `/metrics`).
     pub server_after: Option<ServerAfterRun>,

@@ -69,6 +69,16 @@ async fn a_small_run_is_clean_and_on_time() {
         .steady_events_per_sec
         .expect("all streams were open for over a second");
     assert!((250.0..=550.0).contains(&steady), "{steady}");
+    // The server's own histogram over the same window: scraped once a second, so it saw
+    // at least a second's worth of the 400 events/s, each within the sane bound.
+    let server = s
+        .server_lateness
+        .expect("the embedded server's /metrics has the histogram");
+    assert!(server.events >= 200, "{server:?}");
+    assert!(
+        server.p99_at_most_ms.is_some_and(|ms| ms <= SANE_P99_MS),
+        "{server:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -201,6 +201,7 @@ async fn the_load_test_counts_a_skipped_and_a_repeated_id() {
     // Its /metrics is one more event stream: no figures to read after the run, and the
     // attempt to read them did not eat into the run.
     assert!(s.server_after.is_none(), "{:?}", s.server_after);
+    assert!(s.server_lateness.is_none(), "{:?}", s.server_lateness);
     let c = &s.counters;
     assert_eq!(c.connections_opened, 5);
     assert_eq!(c.events, 30);

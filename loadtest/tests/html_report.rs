@@ -156,6 +156,13 @@ async fn the_report_is_self_contained_html_whose_figures_match_the_json_summary(
         )
     );
     assert!(json["counters"]["reconnects"].as_u64().unwrap() >= 20);
+    // The server's own lateness histogram, read from its /metrics.
+    let server_events = json["server_lateness"]["events"].as_u64().unwrap();
+    assert!(server_events > 0, "{json}");
+    assert_eq!(
+        shown("server_lateness.events").replace(',', ""),
+        server_events.to_string()
+    );
 
     // The gate's table: the checks that were made, each passed.
     let marks: Vec<String> = select(&doc, "table#checks td.mark")
