@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// The most worker threads actix-server starts (it panics past this).
+pub const MAX_WORKERS: u64 = 512;
+
 /// Everything the server can be told, with defaults that run on a fresh machine.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "sse-digits", version, about, long_about = None)]
@@ -43,8 +46,13 @@ pub struct Config {
     #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
 
-    /// Worker threads (0: one per CPU core).
-    #[arg(long, env = "SSE_WORKERS", default_value_t = 0)]
+    /// Worker threads (0: one per CPU core; at most 512, actix-server's limit).
+    #[arg(
+        long,
+        env = "SSE_WORKERS",
+        default_value_t = 0,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_WORKERS)
+    )]
     pub workers: usize,
 
     /// On shutdown, open streams are closed at random moments within this window (ms), so
@@ -180,6 +188,15 @@ mod tests {
     fn a_bad_flag_value_is_an_error_not_a_panic() {
         let err = Config::try_parse_from(["sse-digits", "--count", "many"]).unwrap_err();
         assert!(err.to_string().contains("--count"), "{err}");
+    }
+
+    #[test]
+    fn too_many_workers_is_an_error_not_a_panic() {
+        let err = Config::try_parse_from(["sse-digits", "--workers", "600"]).unwrap_err();
+        assert!(err.to_string().contains("--workers"), "{err}");
+        assert!(err.to_string().contains("512"), "{err}");
+        let most = Config::try_parse_from(["sse-digits", "--workers", "512"]).unwrap();
+        assert_eq!(most.workers, 512);
     }
 
     #[test]

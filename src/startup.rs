@@ -66,7 +66,10 @@ impl Application {
             shutdown: shutdown.clone(),
         });
         let workers = match config.workers {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            // actix-server refuses more than `MAX_WORKERS`, even on a larger machine.
+            0 => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(usize::try_from(crate::config::MAX_WORKERS).unwrap_or(usize::MAX)),
             n => n,
         };
         let request_timeout = Duration::from_millis(config.request_timeout_ms);
