@@ -1,7 +1,8 @@
 //! `GET /digits`: the event stream.
 
 use actix_web::http::header::{self, ContentEncoding, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::{ConnectionType, Method, StatusCode, Version};
+
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::AppState;
@@ -40,7 +41,15 @@ pub async fn digits(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         return unavailable(plan.retry_ms, "too many open streams");
     };
     let stream = DigitsStream::new(plan, state.shutdown.clone(), tracker);
-    stream_headers(&mut HttpResponse::Ok()).streaming(stream)
+    let mut response = stream_headers(&mut HttpResponse::Ok()).streaming(stream);
+    if req.version() < Version::HTTP_11 {
+        // HTTP/1.0 has no chunked encoding (actix would use it anyway): the body runs to
+        // the close of the connection instead.
+        let head = response.head_mut();
+        head.no_chunking(true);
+        head.set_connection_type(ConnectionType::Close);
+    }
+    response
 }
 
 fn stream_headers(

@@ -115,3 +115,22 @@ async fn head_gives_the_stream_headers_without_opening_a_stream() {
     assert_eq!(app.metric("sse_streams_started_total").await, 0.0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_http_1_0_client_gets_the_stream_unchunked_until_the_close() {
+    let app = spawn_app().await;
+    let response = app
+        .raw(b"GET /digits?count=3&interval_ms=10 HTTP/1.0\r\n\r\n")
+        .await;
+    assert_eq!(response.status, 200, "{}", response.head);
+    let head = response.head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.0 200"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    // The body is the events as written, ended by the server closing the connection.
+    assert_eq!(
+        response.body,
+        "retry: 3000\n\nid: 1\ndata: 1\n\nid: 2\ndata: 2\n\nid: 3\nevent: bye\ndata: bye-bye\n\n"
+    );
+    app.stop().await;
+}
