@@ -192,6 +192,37 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_waiting_on_another_thread_is_never_missed_by_the_trigger() {
+        // Threads poll at the same moment as the trigger: each must either see the flag at
+        // once or be woken by the trigger, never wait on with nobody to wake it.
+        for _ in 0..2000 {
+            let shutdown = Shutdown::new(Duration::ZERO);
+            let start = Arc::new(std::sync::Barrier::new(5));
+            let pollers: Vec<_> = (0..4)
+                .map(|_| {
+                    let shutdown = shutdown.clone();
+                    let start = Arc::clone(&start);
+                    std::thread::spawn(move || {
+                        let counter = Arc::new(CountingWaker::default());
+                        let waker = Waker::from(Arc::clone(&counter));
+                        let mut signal = shutdown.connection_signal();
+                        start.wait();
+                        let ready = poll(&mut signal, &waker).is_ready();
+                        (ready, counter, signal)
+                    })
+                })
+                .collect();
+            start.wait();
+            shutdown.trigger();
+            for poller in pollers {
+                let (ready, counter, _signal) = poller.join().unwrap();
+                let woken = counter.0.load(Ordering::SeqCst);
+                assert!(ready || woken == 1, "pending and never woken");
+            }
+        }
+    }
+
+    #[test]
     fn the_signal_stays_small() {
         // It is boxed once per connection: 32 bytes, where HttpServer's takes 176.
         assert!(size_of::<ConnectionSignal>() <= 32);
