@@ -231,10 +231,16 @@ impl Drop for StreamTracker {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: `info`). Safe to call more than once.
+/// The log filter when `RUST_LOG` is unset: `info`, without actix-http's HTTP/1 dispatcher,
+/// which logs every malformed request at ERROR (after answering it 400 or 431), so that any
+/// client could fill the log at will. `RUST_LOG=debug` shows them again.
+pub const DEFAULT_LOG_FILTER: &str = "info,actix_http::h1::dispatcher=off";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: [`DEFAULT_LOG_FILTER`]). Safe to call
+/// more than once.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
