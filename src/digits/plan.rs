@@ -60,28 +60,9 @@ pub struct StreamPlan {
     pub write_stall: Option<Duration>,
 }
 
-impl StreamPlan {
-    /// When event `id` is due, measured from the moment the stream started: the first
-    /// event at once, then one per interval. Drift-free, because every due time comes from
-    /// the start rather than from the previous write. Saturates instead of overflowing.
-    #[must_use]
-    pub fn due_after_start(&self, id: u64) -> Duration {
-        Duration::from_nanos(due_nanos_after_start(
-            self.first_id,
-            saturating_nanos(self.interval),
-            id,
-        ))
-    }
-
-    /// Whether `id` is the final `bye` event.
-    #[must_use]
-    pub fn is_last(&self, id: u64) -> bool {
-        id >= self.count
-    }
-}
-
-/// [`StreamPlan::due_after_start`] in nanoseconds, for a stream that keeps its interval as
-/// such. Saturates instead of overflowing.
+/// When event `id` is due, in nanoseconds after the stream started: the first event
+/// (`first_id`) at once, then one per interval. Drift-free, because every due time comes
+/// from the start rather than from the previous write. Saturates instead of overflowing.
 #[must_use]
 pub fn due_nanos_after_start(first_id: u64, interval_nanos: u64, id: u64) -> u64 {
     id.saturating_sub(first_id).saturating_mul(interval_nanos)
@@ -336,7 +317,8 @@ mod tests {
     fn resuming_just_before_bye_sends_only_bye() {
         let plan = stream("count=10", Some("9"));
         assert_eq!(plan.first_id, 10);
-        assert!(plan.is_last(plan.first_id));
+        // The first id sent is the `bye` event's.
+        assert_eq!(plan.first_id, plan.count);
     }
 
     #[test]
@@ -435,12 +417,20 @@ mod tests {
         assert!(decide("count=10", None, &defaults).is_ok());
     }
 
+    fn due_after_start(plan: &StreamPlan, id: u64) -> Duration {
+        Duration::from_nanos(due_nanos_after_start(
+            plan.first_id,
+            saturating_nanos(plan.interval),
+            id,
+        ))
+    }
+
     #[test]
     fn due_times_come_from_the_start_not_the_previous_event() {
         let plan = stream("interval_ms=100", Some("9"));
-        assert_eq!(plan.due_after_start(10), Duration::ZERO);
-        assert_eq!(plan.due_after_start(11), Duration::from_millis(100));
-        assert_eq!(plan.due_after_start(1010), Duration::from_secs(100));
+        assert_eq!(due_after_start(&plan, 10), Duration::ZERO);
+        assert_eq!(due_after_start(&plan, 11), Duration::from_millis(100));
+        assert_eq!(due_after_start(&plan, 1010), Duration::from_secs(100));
     }
 
     #[test]
@@ -450,7 +440,7 @@ mod tests {
             ..stream("", None)
         };
         assert_eq!(
-            plan.due_after_start(u64::MAX),
+            due_after_start(&plan, u64::MAX),
             Duration::from_nanos(u64::MAX)
         );
     }

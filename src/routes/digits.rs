@@ -2,7 +2,6 @@
 
 use actix_web::http::header::{self, ContentEncoding, HeaderValue};
 use actix_web::http::{ConnectionType, Method, StatusCode, Version};
-
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::AppState;

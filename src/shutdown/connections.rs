@@ -35,6 +35,7 @@ impl Waiters {
     }
 
     /// Connections waiting now.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.lock().len()
     }

@@ -57,8 +57,8 @@ impl Shutdown {
     }
 
     /// Connections waiting on a [`ConnectionSignal`] now.
-    #[must_use]
-    pub fn waiting_connections(&self) -> usize {
+    #[cfg(test)]
+    fn waiting_connections(&self) -> usize {
         self.inner.waiters.len()
     }
 

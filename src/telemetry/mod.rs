@@ -8,7 +8,7 @@ mod lateness;
 
 use std::sync::Arc;
 
-pub use lateness::Lateness;
+use lateness::Lateness;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
