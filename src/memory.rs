@@ -83,7 +83,7 @@ pub fn release_free_memory() -> bool {
 ///   `malloc_trim` runs merged them into a worker arena's top chunk, which `malloc_trim` never
 ///   shrinks outside the main arena (only `free` does). Seen with gdb: a worker's top chunk
 ///   held 0.6 to 2.1 MiB resident after a burst, and 11 of 31 bursts of 2,000 streams left
-///   +11 to +36% RSS; with fastbins off the top chunk was 128 to 135 KiB after each of 5.
+///   +11 to +36% RSS; with fastbins off the top chunk was 128 to 132 KiB after each of 5.
 /// - `top_pad=0`: when `free` shrinks an arena's top chunk it leaves no spare 128 KiB
 ///   resident in each worker's arena (0.1 to 117 KiB left after each of 4 bursts).
 ///
