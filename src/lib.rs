@@ -11,12 +11,14 @@
 //! - [`shutdown`]: the signal every stream watches, with a jittered drain window.
 //! - [`memory`]: returns freed heap to the OS after streams close.
 //! - [`listener`]: the listening socket (a deep accept queue, stalled readers cut off).
+//! - [`open_files`]: the open-files limit, and the streams and connections it leaves room for.
 //! - [`startup`]: builds the app on a listener; used by `main`, the tests and the load test.
 
 pub mod config;
 pub mod digits;
 pub mod listener;
 pub mod memory;
+pub mod open_files;
 pub mod routes;
 pub mod shutdown;
 pub mod sse;

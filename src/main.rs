@@ -15,6 +15,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(error) = reexec_error {
         tracing::warn!(%error, "could not restart with GLIBC_TUNABLES; running with the defaults");
     }
+    // Each stream holds a socket: take the whole open-files allowance, as `ulimit -n` would.
+    if let Err(error) = sse_digits::open_files::raise_to_hard_limit() {
+        tracing::warn!(%error, "could not raise the open-files limit");
+    }
     // Logged from the environment as this process sees it: glibc cuts the original string in
     // /proc/PID/environ short at the first tunable once it has parsed it.
     if let Ok(tunables) = std::env::var("GLIBC_TUNABLES") {

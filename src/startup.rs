@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use crate::config::Config;
 use crate::digits::StreamDefaults;
 use crate::listener;
+use crate::open_files;
 use crate::routes::{self, AppState};
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
@@ -58,13 +59,6 @@ impl Application {
         if !static_dir.join("index.html").is_file() {
             tracing::warn!(dir = %static_dir.display(), "no index.html in the static folder");
         }
-        let metrics = Metrics::new(config.max_connections);
-        let shutdown = Shutdown::new(Duration::from_millis(config.drain_ms));
-        let state = web::Data::new(AppState {
-            defaults: StreamDefaults::from(&config),
-            metrics: Arc::clone(&metrics),
-            shutdown: shutdown.clone(),
-        });
         let workers = match config.workers {
             // actix-server refuses more than `MAX_WORKERS`, even on a larger machine.
             0 => std::thread::available_parallelism()
@@ -72,11 +66,19 @@ impl Application {
                 .min(usize::try_from(crate::config::MAX_WORKERS).unwrap_or(usize::MAX)),
             n => n,
         };
+        let capacity = capacity_within_file_limit(&config, workers);
+        let metrics = Metrics::new(capacity.streams);
+        let shutdown = Shutdown::new(Duration::from_millis(config.drain_ms));
+        let state = web::Data::new(AppState {
+            defaults: StreamDefaults::from(&config),
+            metrics: Arc::clone(&metrics),
+            shutdown: shutdown.clone(),
+        });
         let request_timeout = Duration::from_millis(config.request_timeout_ms);
         let connection_shutdown = shutdown.clone();
         let server = actix_server::Server::build()
             .workers(workers)
-            .max_concurrent_connections(config.max_connections.saturating_add(CONNECTION_HEADROOM))
+            .max_concurrent_connections(capacity.connections_per_worker)
             .shutdown_timeout((shutdown.drain_window() + STOP_GRACE).as_secs().max(1))
             // Signals are ours: a stop first drains the streams, see `AppHandle::stop`.
             .disable_signals()
@@ -167,6 +169,41 @@ impl AppHandle {
     pub fn streams_open(&self) -> i64 {
         self.metrics.streams_open()
     }
+}
+
+/// The streams and connections this process's open-files limit leaves room for, logged;
+/// a warning when the limit, not `--max-connections`, is what bounds the streams.
+fn capacity_within_file_limit(config: &Config, workers: usize) -> open_files::Capacity {
+    let limit = open_files::current().unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot read the open-files limit; assuming none");
+        open_files::FileLimit {
+            soft: u64::MAX,
+            hard: u64::MAX,
+        }
+    });
+    let capacity = open_files::Capacity::within(
+        config.max_connections,
+        CONNECTION_HEADROOM,
+        workers,
+        limit.soft,
+    );
+    if capacity.streams < config.max_connections {
+        tracing::warn!(
+            open_files_limit = limit.soft,
+            hard_limit = limit.hard,
+            max_connections = config.max_connections,
+            max_streams = capacity.streams,
+            "the open-files limit leaves room for fewer streams than --max-connections; \
+             past max_streams, stream requests get 503 (raise the limit to admit more)"
+        );
+    } else {
+        tracing::info!(
+            open_files_limit = limit.soft,
+            max_streams = capacity.streams,
+            "open files"
+        );
+    }
+    capacity
 }
 
 /// The routes: `/digits`, `/healthz`, `/metrics`, and the static folder at `/`.

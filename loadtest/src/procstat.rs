@@ -120,28 +120,10 @@ pub struct FileLimit {
 /// # Errors
 /// When the limit cannot be read or set.
 pub fn raise_nofile_limit() -> std::io::Result<FileLimit> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: setrlimit reads the struct we own.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        limit = raised;
-    }
+    let limit = sse_digits::open_files::raise_to_hard_limit()?;
     Ok(FileLimit {
-        soft: limit.rlim_cur,
-        hard: limit.rlim_max,
+        soft: limit.soft,
+        hard: limit.hard,
     })
 }
 

@@ -63,13 +63,18 @@ fn stream_headers(
         .insert_header(ContentEncoding::Identity)
 }
 
-/// 503 with `Retry-After` (whole seconds, rounded up from the retry hint).
+/// 503 with `Retry-After` (whole seconds, rounded up from the retry hint), closing the
+/// connection: a refused client that kept it open would hold a file of the very limit it
+/// was refused for.
 fn unavailable(retry_ms: u64, reason: &str) -> HttpResponse {
     let mut response = plain_error(StatusCode::SERVICE_UNAVAILABLE, reason);
     let retry_after_secs = retry_ms.div_ceil(1000).max(1);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
     response
 }
 

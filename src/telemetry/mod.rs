@@ -87,6 +87,15 @@ impl Metrics {
         let rejected = Family::<ReasonLabel, Counter>::default();
         let resumed_past_end = Counter::default();
         registry.register("streams_open", "Streams open now", streams_open.clone());
+        let max_streams = i64::try_from(max_streams).unwrap_or(i64::MAX);
+        // Fixed, but the open-files limit may have lowered it below --max-connections.
+        let streams_max = Gauge::<i64>::default();
+        streams_max.set(max_streams);
+        registry.register(
+            "streams_max",
+            "Streams that may be open at once (past it, 503)",
+            streams_max,
+        );
         registry.register(
             "streams_started",
             "Streams started",
@@ -133,7 +142,7 @@ impl Metrics {
             rejected,
             resumed_past_end,
             resident_memory,
-            max_streams: i64::try_from(max_streams).unwrap_or(i64::MAX),
+            max_streams,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The `sse-digits` binary itself, started as a process on 127.0.0.1 (an ephemeral port it
 //! reports in its log): it restarts itself once with its allocator settings, unless
-//! `GLIBC_TUNABLES` was already set, and serves either way.
+//! `GLIBC_TUNABLES` was already set, and serves either way; under a low open-files limit it
+//! refuses streams with 503 while it still has files to answer with.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +13,8 @@ struct Running {
     addr: String,
     /// The `GLIBC_TUNABLES` the process logged it runs with, if it logged any.
     tunables: Option<String>,
+    /// Its log lines up to the "listening" line.
+    startup_lines: Vec<String>,
     /// Its log lines after the "listening" line, until it exits.
     later_lines: std::sync::mpsc::Receiver<String>,
 }
@@ -36,7 +39,33 @@ fn start(glibc_tunables: Option<&str>) -> Running {
 
 /// [`start`] with `RUST_LOG` set to `rust_log`, or unset for the binary's default.
 fn start_with_log_filter(glibc_tunables: Option<&str>, rust_log: Option<&str>) -> Running {
+    launch(glibc_tunables, rust_log, None)
+}
+
+/// Starts the binary with `RUST_LOG=info` and its open-files limit (soft and hard) set to
+/// `open_files`.
+#[cfg(unix)]
+fn start_with_open_files(open_files: u64) -> Running {
+    launch(None, Some("info"), Some(open_files))
+}
+
+fn launch(
+    glibc_tunables: Option<&str>,
+    rust_log: Option<&str>,
+    open_files: Option<u64>,
+) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sse-digits"));
+    #[cfg(unix)]
+    if let Some(limit) = open_files {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: between fork and exec the closure only calls setrlimit, which is
+        // async-signal-safe, and allocates nothing.
+        unsafe {
+            command.pre_exec(move || rlimit::Resource::NOFILE.set(limit, limit));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = open_files;
     command.env_remove("RUST_LOG");
     if let Some(filter) = rust_log {
         command.env("RUST_LOG", filter);
@@ -56,6 +85,7 @@ fn start_with_log_filter(glibc_tunables: Option<&str>, rust_log: Option<&str>) -
     let (later_tx, later_lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut tunables = None;
+        let mut startup_lines = Vec::new();
         let mut listening = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if listening {
@@ -68,17 +98,23 @@ fn start_with_log_filter(glibc_tunables: Option<&str>, rust_log: Option<&str>) -
             }
             if let Some(addr) = field(&line, "local_addr=") {
                 listening = true;
-                let _ = tx.send((addr.to_owned(), tunables.take()));
+                let _ = tx.send((
+                    addr.to_owned(),
+                    tunables.take(),
+                    std::mem::take(&mut startup_lines),
+                ));
             }
+            startup_lines.push(line);
         }
     });
-    let (addr, tunables) = rx
+    let (addr, tunables, startup_lines) = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the binary logs its address");
     Running {
         child,
         addr,
         tunables,
+        startup_lines,
         later_lines,
     }
 }
@@ -165,4 +201,71 @@ async fn asked_for_they_are_logged() {
         .filter(|line| line.contains("request parse error"))
         .count();
     assert_eq!(parse_errors, 3, "{lines:?}");
+}
+
+/// An open `/digits` stream over a raw socket (an event every 100 ms, so the server soon
+/// notices when it is dropped), and the status its response began with.
+#[cfg(unix)]
+async fn open_stream(addr: &str) -> (tokio::net::TcpStream, u16) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET /digits?interval_ms=100 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), socket.read_exact(&mut head))
+        .await
+        .expect("an answer within 5 s, not a wait in the accept queue")
+        .unwrap();
+    let status = std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap();
+    (socket, status)
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn under_a_low_open_files_limit_streams_past_it_get_503() {
+    // 120 files, 1 worker: 40 for the process, 80 for connections, 32 of them kept free of
+    // streams. Without the cap, streams would be admitted until accept failed for want of
+    // files (about 100), and the next client would wait unanswered.
+    let limit = 120;
+    let capacity = sse_digits::open_files::Capacity::within(100_000, 1024, 1, limit);
+    assert_eq!(capacity.streams, 48);
+    let running = start_with_open_files(limit);
+    let warning = running
+        .startup_lines
+        .iter()
+        .find(|line| line.contains("WARN") && line.contains("max_streams=48"));
+    assert!(warning.is_some(), "{:?}", running.startup_lines);
+
+    let mut held = Vec::new();
+    for _ in 0..capacity.streams {
+        let (socket, status) = open_stream(&running.addr).await;
+        assert_eq!(status, 200);
+        held.push(socket);
+    }
+    // Past the cap: refused with 503, and more than once (refusals give their files back).
+    for _ in 0..20 {
+        let (_socket, status) = open_stream(&running.addr).await;
+        assert_eq!(status, 503);
+    }
+    serves(&running).await;
+    let metrics = reqwest::get(format!("http://{}/metrics", running.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("\nsse_streams_max 48\n"), "{metrics}");
+    // A stream that ends frees its place.
+    held.pop();
+    let mut status = 503;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (socket, answered) = open_stream(&running.addr).await;
+        status = answered;
+        if status == 200 {
+            held.push(socket);
+            break;
+        }
+    }
+    assert_eq!(status, 200);
 }

@@ -43,6 +43,7 @@ async fn metrics_show_an_open_stream_then_zero_after_the_client_leaves() {
 #[tokio::test]
 async fn past_max_connections_the_answer_is_503_with_retry_after() {
     let app = spawn_app_with(|c| c.max_connections = 2).await;
+    assert_eq!(app.metric("sse_streams_max").await, 2.0);
     let mut first = app.get("/digits?count=1000").await;
     let mut second = app.get("/digits?count=1000").await;
     read_events(&mut first, 1).await;
@@ -50,6 +51,7 @@ async fn past_max_connections_the_answer_is_503_with_retry_after() {
     let refused = app.get("/digits").await;
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "3");
+    assert_eq!(refused.headers()["connection"], "close");
     assert_eq!(refused.text().await.unwrap(), "too many open streams\n");
     drop(first);
     app.wait_for_metric("sse_streams_open", |open| open < 2.0)
