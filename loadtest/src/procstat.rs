@@ -130,6 +130,14 @@ pub fn raise_nofile_limit() -> std::io::Result<FileLimit> {
 /// Files the process needs besides its connections (listeners, epoll, logs, threads).
 pub const FILES_RESERVED: u64 = 200;
 
+/// The streams an embedded server can hold: half the files left after the reserve, since
+/// both ends of each connection live in this process. Given to it as its stream limit, so it
+/// does not count the load generator's half as its own.
+#[must_use]
+pub fn embedded_server_streams(limit: FileLimit) -> usize {
+    usize::try_from(limit.soft.saturating_sub(FILES_RESERVED) / 2).unwrap_or(usize::MAX)
+}
+
 /// Checks that `connections` fit in the open-files limit; with the server embedded each
 /// connection costs two files (both ends live in this process).
 ///
@@ -190,5 +198,19 @@ mod tests {
         assert!(err.contains("--host"), "{err}");
         assert!(check_file_budget(15_000, false, limit).is_ok());
         assert!(check_file_budget(20_000, false, limit).is_err());
+    }
+
+    #[test]
+    fn the_embedded_server_gets_the_streams_the_budget_lets_in() {
+        let limit = FileLimit {
+            soft: 20_000,
+            hard: 20_000,
+        };
+        assert_eq!(embedded_server_streams(limit), 9_900);
+        assert!(check_file_budget(9_900, true, limit).is_ok());
+        // Within what the server itself finds room for under the same limit, so it admits
+        // them all and does not warn.
+        let capacity = sse_digits::open_files::Capacity::within(9_900, 1024, 2, limit.soft);
+        assert_eq!(capacity.streams, 9_900);
     }
 }

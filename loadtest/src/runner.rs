@@ -86,15 +86,17 @@ fn timespan(text: &str, flag: &str) -> anyhow::Result<Duration> {
         .ok_or_else(|| anyhow!("{flag} {text:?} is not a time such as 30s or 2m"))
 }
 
-/// The embedded server's configuration: loopback, a free port, the run's schedule.
+/// The embedded server's configuration: loopback, a free port, the run's schedule, and
+/// its share of this process's open files as its stream limit.
 #[must_use]
-pub fn embedded_config(sse: &SseOptions) -> Config {
+pub fn embedded_config(sse: &SseOptions, file_limit: procstat::FileLimit) -> Config {
     Config {
         bind: ([127, 0, 0, 1], 0).into(),
         interval_ms: sse.interval_ms,
         workers: sse.server_workers,
         retry_ms: sse.server_retry_ms,
         drain_ms: sse.server_drain_ms,
+        max_connections: procstat::embedded_server_streams(file_limit),
         ..Config::default()
     }
 }
@@ -119,7 +121,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
 
     let mut goose = plan.goose;
     let server = if embedded {
-        let server = EmbeddedServer::start(embedded_config(&sse))?;
+        let server = EmbeddedServer::start(embedded_config(&sse, file_limit))?;
         goose.host = Some(server.url());
         Some(server)
     } else {

@@ -288,7 +288,8 @@ async fn too_many_embedded_connections_are_refused_before_starting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line_client_prints_each_event() {
     let sse: loadtest::options::SseOptions = Options::try_parse_from(["loadtest"]).unwrap().sse;
-    let server = EmbeddedServer::start(embedded_config(&sse)).unwrap();
+    let file_limit = loadtest::procstat::raise_nofile_limit().unwrap();
+    let server = EmbeddedServer::start(embedded_config(&sse, file_limit)).unwrap();
     let url = format!("{}/digits?interval_ms=10&count=4", server.url());
     let output = tokio::time::timeout(
         Duration::from_secs(10),
