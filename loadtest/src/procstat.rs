@@ -130,12 +130,14 @@ pub fn raise_nofile_limit() -> std::io::Result<FileLimit> {
 /// Files the process needs besides its connections (listeners, epoll, logs, threads).
 pub const FILES_RESERVED: u64 = 200;
 
-/// The streams an embedded server can hold: half the files left after the reserve, since
-/// both ends of each connection live in this process. Given to it as its stream limit, so it
-/// does not count the load generator's half as its own.
+/// The streams an embedded server can hold: half the open-files limit, since both ends of
+/// each connection live in this process. Given to it as its stream limit, so it does not
+/// count the load generator's half as its own. Half of the whole limit, not of what is left
+/// after the reserve, so that a stream the server has not yet seen closed does not turn its
+/// client's reconnection into a 503 when every user the budget lets in is connected.
 #[must_use]
 pub fn embedded_server_streams(limit: FileLimit) -> usize {
-    usize::try_from(limit.soft.saturating_sub(FILES_RESERVED) / 2).unwrap_or(usize::MAX)
+    usize::try_from(limit.soft / 2).unwrap_or(usize::MAX)
 }
 
 /// Checks that `connections` fit in the open-files limit; with the server embedded each
@@ -206,11 +208,13 @@ mod tests {
             soft: 20_000,
             hard: 20_000,
         };
-        assert_eq!(embedded_server_streams(limit), 9_900);
+        // Every user the budget lets in, with room for streams not yet seen closed.
+        assert_eq!(embedded_server_streams(limit), 10_000);
         assert!(check_file_budget(9_900, true, limit).is_ok());
+        assert!(check_file_budget(9_901, true, limit).is_err());
         // Within what the server itself finds room for under the same limit, so it admits
         // them all and does not warn.
-        let capacity = sse_digits::open_files::Capacity::within(9_900, 1024, 2, limit.soft);
-        assert_eq!(capacity.streams, 9_900);
+        let capacity = sse_digits::open_files::Capacity::within(10_000, 1024, 2, limit.soft);
+        assert_eq!(capacity.streams, 10_000);
     }
 }
