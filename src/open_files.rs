@@ -12,18 +12,17 @@ use std::io;
 /// Files the process holds besides its connections. Measured idle: 14 plus 4 per worker
 /// (each worker's epoll, eventfd and runtime; 18, 22 and 46 for 1, 2 and 8 workers); doubled
 /// for what opens briefly (a static file being served, a log file).
-#[must_use]
-pub fn internal_files(workers: usize) -> u64 {
+fn internal_files(workers: usize) -> u64 {
     let workers = u64::try_from(workers).unwrap_or(u64::MAX);
     workers.saturating_mul(8).saturating_add(32)
 }
 
 /// Connections kept free of streams: the 503s that refuse streams past the limit, health
 /// checks, metric scrapes and static files.
-pub const NON_STREAM_CONNECTIONS: u64 = 32;
+const NON_STREAM_CONNECTIONS: u64 = 32;
 
 /// The process's open-files limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct FileLimit {
     /// The limit in force.
     pub soft: u64,

@@ -106,26 +106,9 @@ fn page_size() -> u64 {
     u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
 }
 
-/// The open-files limit after [`raise_nofile_limit`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct FileLimit {
-    /// The soft limit now in force.
-    pub soft: u64,
-    /// The hard limit (the most the soft one can be raised to without privileges).
-    pub hard: u64,
-}
-
-/// Raises the soft open-files limit to the hard one, as a shell's `ulimit -n` would.
-///
-/// # Errors
-/// When the limit cannot be read or set.
-pub fn raise_nofile_limit() -> std::io::Result<FileLimit> {
-    let limit = sse_digits::open_files::raise_to_hard_limit()?;
-    Ok(FileLimit {
-        soft: limit.soft,
-        hard: limit.hard,
-    })
-}
+/// The open-files limit, raised and read through the server's own module (one
+/// implementation for both processes).
+pub use sse_digits::open_files::{raise_to_hard_limit as raise_nofile_limit, FileLimit};
 
 /// Files the process needs besides its connections (listeners, epoll, logs, threads).
 pub const FILES_RESERVED: u64 = 200;
