@@ -5,6 +5,7 @@
 //! touched once per stream or per rejected request.
 
 mod lateness;
+pub mod names;
 
 use std::sync::Arc;
 
@@ -70,14 +71,13 @@ impl Metrics {
     /// A fresh set of metrics; at most `max_streams` streams may be open at once.
     #[must_use]
     pub fn new(max_streams: usize) -> Arc<Self> {
-        let mut root = Registry::default();
+        let mut registry = Registry::default();
         let resident_memory = Gauge::default();
-        root.register(
-            "process_resident_memory_bytes",
+        registry.register(
+            names::RESIDENT_MEMORY,
             "Resident memory of the server process",
             resident_memory.clone(),
         );
-        let registry = root.sub_registry_with_prefix("sse");
         let streams_open = Gauge::default();
         let streams_started = Counter::default();
         let streams_ended = Family::<ReasonLabel, Counter>::default();
@@ -86,53 +86,57 @@ impl Metrics {
         let bytes_sent = Counter::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         let resumed_past_end = Counter::default();
-        registry.register("streams_open", "Streams open now", streams_open.clone());
+        registry.register(
+            names::STREAMS_OPEN,
+            "Streams open now",
+            streams_open.clone(),
+        );
         let max_streams = i64::try_from(max_streams).unwrap_or(i64::MAX);
         // Fixed, but the open-files limit may have lowered it below --max-connections.
         let streams_max = Gauge::<i64>::default();
         streams_max.set(max_streams);
         registry.register(
-            "streams_max",
+            names::STREAMS_MAX,
             "Streams that may be open at once (past it, 503)",
             streams_max,
         );
         registry.register(
-            "streams_started",
+            names::counter_base(names::STREAMS_STARTED),
             "Streams started",
             streams_started.clone(),
         );
         registry.register(
-            "streams_ended",
+            names::counter_base(names::STREAMS_ENDED),
             "Streams ended, by reason",
             streams_ended.clone(),
         );
         registry.register(
-            "events_sent",
+            names::counter_base(names::EVENTS_SENT),
             "Events sent (ids, bye included)",
             events_sent.clone(),
         );
         registry.register(
-            "event_lateness_seconds",
+            names::EVENT_LATENESS,
             "How long after its due time (start + k x interval) each event was sent",
             event_lateness.clone(),
         );
         registry.register(
-            "bytes_sent",
+            names::counter_base(names::BYTES_SENT),
             "Body bytes handed to the connections",
             bytes_sent.clone(),
         );
         registry.register(
-            "requests_rejected",
+            names::counter_base(names::REQUESTS_REJECTED),
             "Requests refused with 4xx/5xx, by reason",
             rejected.clone(),
         );
         registry.register(
-            "resumed_past_end",
+            names::counter_base(names::RESUMED_PAST_END),
             "Requests answered 204 because the client had already seen bye",
             resumed_past_end.clone(),
         );
         Arc::new(Self {
-            registry: root,
+            registry,
             streams_open,
             streams_started,
             streams_ended,
@@ -297,6 +301,22 @@ mod tests {
             text.contains("sse_requests_rejected_total{reason=\"too_many_streams\"} 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn every_shared_name_is_exposed() {
+        let metrics = Metrics::new(1);
+        let mut tracker = metrics.open_stream().unwrap();
+        tracker.ended(EndReason::Completed);
+        drop(tracker);
+        metrics.count_rejection("too_many_streams");
+        let text = metrics.encode();
+        for name in names::ALL {
+            assert!(
+                text.lines().any(|line| line.starts_with(name)),
+                "{name} is not at /metrics:\n{text}"
+            );
+        }
     }
 
     #[test]
