@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use futures_util::StreamExt;
 use sse_digits::config::Config;
 use sse_digits::digits::{DigitsStream, StreamPlan};
+use sse_digits::limits::StreamLimit;
 use sse_digits::shutdown::Shutdown;
 use sse_digits::sse::{encode, Event, Parser};
 use sse_digits::startup::Application;
@@ -53,6 +54,7 @@ fn stream_without_network(c: &mut Criterion) {
         .build()
         .unwrap();
     let metrics = Metrics::new(1);
+    let limit = StreamLimit::new(1);
     let shutdown = Shutdown::new(Duration::ZERO);
     let mut group = c.benchmark_group("stream");
     group.throughput(Throughput::Elements(EVENTS));
@@ -69,7 +71,7 @@ fn stream_without_network(c: &mut Criterion) {
             };
             runtime.block_on(async {
                 // The stream's timer needs the runtime, so it is built inside it.
-                let tracker = metrics.open_stream().unwrap();
+                let tracker = metrics.stream_started(limit.try_acquire().unwrap());
                 DigitsStream::new(plan, shutdown.clone(), tracker)
                     .fold(0usize, |bytes, chunk| async move {
                         bytes + chunk.unwrap().len()

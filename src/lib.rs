@@ -8,6 +8,7 @@
 //! - [`digits`]: request planning (pure) and the event stream.
 //! - [`routes`]: thin HTTP handlers: parse, plan, respond.
 //! - [`telemetry`]: Prometheus metrics and log set-up.
+//! - [`limits`]: stream admission, at most so many streams open at once.
 //! - [`shutdown`]: the signal every stream watches, with a jittered drain window.
 //! - [`memory`]: returns freed heap to the OS after streams close.
 //! - [`listener`]: the listening socket (a deep accept queue, stalled readers cut off).
@@ -16,6 +17,7 @@
 
 pub mod config;
 pub mod digits;
+pub mod limits;
 pub mod listener;
 pub mod memory;
 pub mod open_files;

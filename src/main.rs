@@ -7,22 +7,11 @@ use sse_digits::startup::Application;
 use sse_digits::telemetry::init_tracing;
 
 fn main() -> anyhow::Result<()> {
-    // First, before any thread starts: returning memory after bursts needs an allocator
-    // setting that glibc only reads at start-up (see `memory::GLIBC_TUNABLES`).
-    let reexec_error = sse_digits::memory::reexec_with_glibc_tunables();
     let config = Config::parse();
     init_tracing();
-    if let Some(error) = reexec_error {
-        tracing::warn!(%error, "could not restart with GLIBC_TUNABLES; running with the defaults");
-    }
     // Each stream holds a socket: take the whole open-files allowance, as `ulimit -n` would.
     if let Err(error) = sse_digits::open_files::raise_to_hard_limit() {
         tracing::warn!(%error, "could not raise the open-files limit");
-    }
-    // Logged from the environment as this process sees it: glibc cuts the original string in
-    // /proc/PID/environ short at the first tunable once it has parsed it.
-    if let Ok(tunables) = std::env::var("GLIBC_TUNABLES") {
-        tracing::info!(%tunables, "allocator settings");
     }
     actix_web::rt::System::new().block_on(serve(config))
 }

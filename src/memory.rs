@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::telemetry::Metrics;
+use crate::limits::StreamLimit;
 
 /// How often the task looks.
 pub const TRIM_PERIOD: Duration = Duration::from_secs(5);
@@ -18,21 +18,21 @@ pub const TRIM_PERIOD: Duration = Duration::from_secs(5);
 /// It counts ended streams rather than comparing the open gauge between two looks: under
 /// churn the gauge can read the same at both looks while thousands of streams came and went
 /// in between, and their memory would never be returned.
-pub async fn trim_after_streams_close(metrics: Arc<Metrics>, period: Duration) {
-    trim_whenever_streams_end(&metrics, period, release_free_memory).await;
+pub async fn trim_after_streams_close(limit: Arc<StreamLimit>, period: Duration) {
+    trim_whenever_streams_end(&limit, period, release_free_memory).await;
 }
 
 async fn trim_whenever_streams_end(
-    metrics: &Metrics,
+    limit: &StreamLimit,
     period: Duration,
     mut trim: impl FnMut() -> bool,
 ) {
-    let mut last_ended = metrics.streams_ended_total();
+    let mut last_ended = limit.released_total();
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let ended = metrics.streams_ended_total();
+        let ended = limit.released_total();
         if ended > last_ended {
             // Timed because the trim holds each arena's lock in turn while it walks it, and
             // every worker allocating a connection meanwhile waits.
@@ -65,65 +65,69 @@ pub fn release_free_memory() -> bool {
     false
 }
 
-/// The glibc tunables the server binary runs with unless `GLIBC_TUNABLES` is already set.
+/// glibc's allocator settings for a server whose memory is per connection, never per event.
 ///
-/// - `tcache_count=0`: glibc's per-thread cache keeps up to 7 freed chunks of each small size
-///   on each thread. After a burst of connections the last ones freed lie all over the heap
-///   the burst grew, and `malloc_trim` cannot return the pages under them: about 0.7 MiB
-///   stayed after the first burst of 2,000 streams. The cache only speeds up allocation,
-///   which this server does per connection, never per event.
-/// - `mmap_threshold=8192`: each connection's two 8 KiB buffers (actix-http's read and write
-///   buffers) get pages of their own, where only the first page, the one written, is ever
-///   resident, and they go back to the system as soon as they are freed. In the heap they sat
-///   between small allocations and kept about 0.5 KiB more per stream resident (10.7 against
-///   10.2 KiB per stream at 10,000 streams).
+/// - `M_MMAP_THRESHOLD` 8 KiB: each connection's two 8 KiB buffers (actix-http's read and
+///   write buffers) get pages of their own, of which only the first, the one written, is ever
+///   resident, and they go back to the system as soon as they are freed. In the heap they sit
+///   between small allocations and keep about 0.5 KiB more per stream resident.
+/// - `M_MXFAST` 0: no fastbins, so every free merges with its free neighbours at once. Freed
+///   small chunks otherwise wait in fastbins until a consolidation, and the one `malloc_trim`
+///   runs merges them into a worker arena's top chunk, which `malloc_trim` never shrinks
+///   outside the main arena (only `free` does): after a burst, a worker's top chunk held up to
+///   2 MiB resident.
+/// - `M_TOP_PAD` 0: when `free` shrinks an arena's top chunk it keeps no spare 128 KiB.
 ///
-/// - `mxfast=0`: no fastbins, so every free merges with its free neighbours at once. Freed
-///   chunks of up to 128 bytes otherwise wait in fastbins until a consolidation, and the one
-///   `malloc_trim` runs merged them into a worker arena's top chunk, which `malloc_trim` never
-///   shrinks outside the main arena (only `free` does). Seen with gdb: a worker's top chunk
-///   held 0.6 to 2.1 MiB resident after a burst, and 11 of 31 bursts of 2,000 streams left
-///   +11 to +36% RSS; with fastbins off the top chunk was 128 to 132 KiB after each of 5.
-/// - `top_pad=0`: when `free` shrinks an arena's top chunk it leaves no spare 128 KiB
-///   resident in each worker's arena (0.1 to 117 KiB left after each of 4 bursts).
-///
-/// All four can only be set at start-up. The server allocates per connection, never per
-/// event, so none of them shows in CPU per event (README, "Memory after clients leave").
-pub const GLIBC_TUNABLES: &str = "glibc.malloc.tcache_count=0:glibc.malloc.mmap_threshold=8192:\
-     glibc.malloc.mxfast=0:glibc.malloc.top_pad=0";
-
-/// Runs this program again, in place (same pid, same arguments), with [`GLIBC_TUNABLES`]
-/// set. Returns without doing anything when `GLIBC_TUNABLES` is already set (the operator's
-/// choice, or this is the second start), and returns the error when the exec fails, so the
-/// caller carries on with the defaults. Call it first thing in `main`, before any thread
-/// starts.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn reexec_with_glibc_tunables() -> Option<std::io::Error> {
-    use std::os::unix::process::CommandExt as _;
-    if std::env::var_os("GLIBC_TUNABLES").is_some() {
-        return None;
-    }
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(error) => return Some(error),
-    };
-    let mut args = std::env::args_os();
-    let mut command = std::process::Command::new(exe);
-    if let Some(arg0) = args.next() {
-        command.arg0(arg0);
-    }
-    Some(
-        command
-            .args(args)
-            .env("GLIBC_TUNABLES", GLIBC_TUNABLES)
-            .exec(),
-    )
+/// `mallopt` changes them at run time for the whole process, so the binary, the tests and the
+/// load test's embedded server all run with them. glibc's per-thread cache (`tcache`) can only
+/// be set through `GLIBC_TUNABLES` at start-up, which this process does not touch; the
+/// decision record `docs/decisions/0005-allocator.md` has the measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocatorSettings {
+    /// Allocations of at least this many bytes get pages of their own.
+    pub mmap_threshold: i32,
+    /// The largest chunk kept in a fastbin (0: none).
+    pub max_fast: i32,
+    /// Spare bytes kept at the top of an arena when it grows or shrinks.
+    pub top_pad: i32,
 }
 
-/// Other C libraries have no such cache to turn off.
+/// The settings the server runs with.
+pub const ALLOCATOR_SETTINGS: AllocatorSettings = AllocatorSettings {
+    mmap_threshold: 8192,
+    max_fast: 0,
+    top_pad: 0,
+};
+
+/// Applies `settings` to glibc's allocator, for the whole process.
+///
+/// # Errors
+/// Names the first setting glibc refused.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn configure_allocator(settings: AllocatorSettings) -> Result<(), String> {
+    let options = [
+        (
+            libc::M_MMAP_THRESHOLD,
+            settings.mmap_threshold,
+            "M_MMAP_THRESHOLD",
+        ),
+        (libc::M_MXFAST, settings.max_fast, "M_MXFAST"),
+        (libc::M_TOP_PAD, settings.top_pad, "M_TOP_PAD"),
+    ];
+    for (option, value, name) in options {
+        // SAFETY: mallopt only changes glibc's own parameters under its arena locks; it
+        // returns 0 for a value it refuses and changes nothing then.
+        if unsafe { libc::mallopt(option, value) } == 0 {
+            return Err(format!("glibc refused {name}={value}"));
+        }
+    }
+    Ok(())
+}
+
+/// Other allocators have their own settings; there is nothing to apply.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn reexec_with_glibc_tunables() -> Option<std::io::Error> {
-    None
+pub fn configure_allocator(_settings: AllocatorSettings) -> Result<(), String> {
+    Ok(())
 }
 
 /// This process's resident memory, bytes (`None` where `/proc` is not available).
@@ -143,27 +147,27 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn trims_after_streams_ended_even_when_the_gauge_reads_the_same() {
-        let metrics = Metrics::new(10);
+        let limit = StreamLimit::new(10);
         let trims = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&trims);
         let period = Duration::from_secs(5);
         let watcher = {
-            let metrics = Arc::clone(&metrics);
+            let limit = Arc::clone(&limit);
             tokio::spawn(async move {
-                trim_whenever_streams_end(&metrics, period, || {
+                trim_whenever_streams_end(&limit, period, || {
                     counted.fetch_add(1, Ordering::SeqCst);
                     true
                 })
                 .await;
             })
         };
-        let held = metrics.open_stream().unwrap();
+        let held = limit.try_acquire().unwrap();
         // Let the first look pass with nothing ended.
         tokio::time::sleep(period + Duration::from_millis(1)).await;
         assert_eq!(trims.load(Ordering::SeqCst), 0);
         // Churn: one stream leaves and another arrives; the gauge reads 1 at both looks.
         drop(held);
-        let _replacement = metrics.open_stream().unwrap();
+        let _replacement = limit.try_acquire().unwrap();
         tokio::time::sleep(period).await;
         assert_eq!(trims.load(Ordering::SeqCst), 1);
         // Nothing ended since: no further trim.

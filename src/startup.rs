@@ -7,14 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_http::HttpService;
-use actix_service::{map_config, IntoServiceFactory as _, ServiceFactoryExt as _};
-use actix_web::dev::{AppConfig, Server, ServerHandle};
-use actix_web::{web, App};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::digits::StreamDefaults;
+use crate::limits::StreamLimit;
 use crate::listener;
 use crate::open_files;
 use crate::routes::{self, AppState};
@@ -28,9 +27,6 @@ const CONNECTION_HEADROOM: usize = 1024;
 /// Extra time, past the drain window, that a graceful stop waits for streams to close.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// How long a closing connection may take to flush its last bytes (`HttpServer`'s default).
-const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// A built, not yet running, server.
 pub struct Application {
     server: Server,
@@ -43,7 +39,7 @@ pub struct Application {
 pub struct AppHandle {
     server: ServerHandle,
     shutdown: Shutdown,
-    metrics: Arc<Metrics>,
+    limit: Arc<StreamLimit>,
 }
 
 impl Application {
@@ -52,6 +48,12 @@ impl Application {
     /// # Errors
     /// If the address cannot be bound or the server cannot be set up.
     pub fn build(config: Config) -> anyhow::Result<Self> {
+        // Here rather than in `main`, so the tests and the load test's embedded server
+        // measure the allocator production runs with.
+        match crate::memory::configure_allocator(crate::memory::ALLOCATOR_SETTINGS) {
+            Ok(()) => tracing::debug!(settings = ?crate::memory::ALLOCATOR_SETTINGS, "allocator"),
+            Err(error) => tracing::warn!(%error, "allocator settings not applied"),
+        }
         let listener = listener::bind(config.bind, config.write_stall())
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let local_addr = listener.local_addr()?;
@@ -68,48 +70,32 @@ impl Application {
         };
         let capacity = capacity_within_file_limit(&config, workers);
         let metrics = Metrics::new(capacity.streams);
+        let limit = StreamLimit::new(capacity.streams);
         let shutdown = Shutdown::new(Duration::from_millis(config.drain_ms));
         let state = web::Data::new(AppState {
             defaults: StreamDefaults::from(&config),
-            metrics: Arc::clone(&metrics),
+            metrics,
+            limit: Arc::clone(&limit),
             shutdown: shutdown.clone(),
         });
-        let request_timeout = Duration::from_millis(config.request_timeout_ms);
-        let connection_shutdown = shutdown.clone();
-        let server = actix_server::Server::build()
-            .workers(workers)
-            .max_concurrent_connections(capacity.connections_per_worker)
-            .shutdown_timeout((shutdown.drain_window() + STOP_GRACE).as_secs().max(1))
-            // Signals are ours: a stop first drains the streams, see `AppHandle::stop`.
-            .disable_signals()
-            .listen("sse-digits", listener, move || {
-                let state = state.clone();
-                let static_dir = static_dir.clone();
-                let app = App::new().configure(move |cfg| configure(cfg, state, &static_dir));
-                let shutdown = connection_shutdown.clone();
-                HttpService::build()
-                    .client_request_timeout(request_timeout)
-                    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-                    .local_addr(local_addr)
-                    // The hook `HttpServer` uses for its own signal (hidden from the docs,
-                    // but actix-web 4 calls it, so actix-http 3 keeps it).
-                    .graceful_shutdown_signal(move || shutdown.connection_signal())
-                    .h1(map_config(
-                        app.into_factory()
-                            .map_err(|error: actix_web::Error| error.error_response()),
-                        // What `HttpServer` gives the app: plain HTTP, this address as host.
-                        // The constructor is hidden too; actix-test calls it.
-                        move |()| {
-                            AppConfig::__priv_test_new(false, local_addr.to_string(), local_addr)
-                        },
-                    ))
-                    .tcp()
-            })?
-            .run();
+        let server = HttpServer::new(move || {
+            App::new().configure(|cfg| configure(cfg, state.clone(), &static_dir))
+        })
+        .workers(workers)
+        // Per worker: excess clients wait in the accept queue instead of failing `accept`
+        // for want of files.
+        .max_connections(capacity.connections_per_worker)
+        .client_request_timeout(Duration::from_millis(config.request_timeout_ms))
+        .shutdown_timeout((shutdown.drain_window() + STOP_GRACE).as_secs().max(1))
+        // Signals are ours: a stop first drains the streams, see `AppHandle::stop`.
+        .disable_signals()
+        // Bound by `listener::bind`: its accept queue and stalled-reader timeout are kept.
+        .listen(listener)?
+        .run();
         let handle = AppHandle {
             server: server.handle(),
             shutdown,
-            metrics,
+            limit,
         };
         tracing::info!(%local_addr, workers, "listening");
         Ok(Self {
@@ -143,7 +129,7 @@ impl Application {
     /// If the server fails while running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let trimmer = tokio::spawn(crate::memory::trim_after_streams_close(
-            Arc::clone(&self.handle.metrics),
+            Arc::clone(&self.handle.limit),
             crate::memory::TRIM_PERIOD,
         ));
         let result = self.server.await;
@@ -158,16 +144,18 @@ impl AppHandle {
     /// every open stream sends a `retry:` hint and closes at a random moment within the
     /// drain window; the workers stop once their connections are gone.
     pub async fn stop(&self) {
-        // Sets the flag and wakes every connection: idle ones close, streams plan their close.
+        // First the flag, which streams read when polled; then the server's graceful stop,
+        // which closes the listener, wakes every connection (idle ones close, streams see
+        // the flag and plan their close) and waits for the workers, bounded by the shutdown
+        // timeout.
         self.shutdown.trigger();
-        // Closes the listener now; waits for the workers (bounded by the shutdown timeout).
         self.server.stop(true).await;
     }
 
     /// Streams open now.
     #[must_use]
-    pub fn streams_open(&self) -> i64 {
-        self.metrics.streams_open()
+    pub fn streams_open(&self) -> usize {
+        self.limit.open()
     }
 }
 

@@ -50,7 +50,7 @@ impl EmbeddedServer {
     /// Streams the server has open now.
     #[must_use]
     pub fn streams_open(&self) -> i64 {
-        self.handle.streams_open()
+        i64::try_from(self.handle.streams_open()).unwrap_or(i64::MAX)
     }
 
     /// Stops gracefully: every stream gets a `retry:` hint and ends, then the server stops.

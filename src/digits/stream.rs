@@ -8,9 +8,8 @@
 //! histogram's bucket and sum).
 //!
 //! Shutdown is one atomic flag, read at every poll. A stream asleep until its next deadline
-//! does not register for the shutdown itself: the trigger wakes every connection's task
-//! (the connection's own stop signal, `shutdown::ConnectionSignal`), and that wake-up polls
-//! the body, which then sees the flag. A waiter of its own would cost every stream 64 bytes
+//! does not register for the shutdown itself: actix-web's graceful stop wakes every
+//! connection's task, and that wake-up polls the body, which then sees the flag. A waiter of its own would cost every stream 64 bytes
 //! and a lock on a shared notifier when it closes.
 
 use std::cell::RefCell;
@@ -54,6 +53,9 @@ thread_local! {
     static ENCODER: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(ENCODE_BUFFER));
 }
 
+/// `close_at` when no close is planned: 584 years after the start.
+const NEVER: u64 = u64::MAX;
+
 /// A deadline far enough away to mean "never", without overflowing `Instant`.
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
@@ -89,9 +91,13 @@ struct State {
     started: Instant,
     /// When bytes last went out, for the keep-alive.
     last_write: u64,
-    /// A planned end (max duration or shutdown) and why.
-    close_at: Option<(u64, EndReason)>,
+    /// A planned end (max duration or shutdown), [`NEVER`] for none: a plain number, with
+    /// its reason beside the flags below, keeps the state 8 bytes smaller than an `Option`
+    /// of both, which is what keeps the boxed body in a 256-byte chunk.
+    close_at: u64,
     shutdown: Shutdown,
+    /// Why the stream closes at `close_at`.
+    close_reason: EndReason,
     /// Whether the shutdown has been seen (and the close planned).
     shutdown_seen: bool,
     /// The retry block goes out with the first event.
@@ -130,9 +136,7 @@ impl DigitsStream {
     #[must_use]
     pub fn new(plan: StreamPlan, shutdown: Shutdown, tracker: StreamTracker) -> Self {
         let started = Instant::now();
-        let close_at = plan
-            .max_duration
-            .map(|limit| (saturating_nanos(limit), EndReason::MaxDuration));
+        let close_at = plan.max_duration.map_or(NEVER, saturating_nanos);
         Self {
             timer: tokio::time::sleep_until(started),
             state: State {
@@ -142,6 +146,7 @@ impl DigitsStream {
                 last_write: 0,
                 close_at,
                 shutdown,
+                close_reason: EndReason::MaxDuration,
                 shutdown_seen: false,
                 greeted: false,
                 done: false,
@@ -167,8 +172,9 @@ impl State {
         if !self.shutdown_seen && self.shutdown.is_triggered() {
             self.shutdown_seen = true;
             let close = now.saturating_add(saturating_nanos(self.shutdown.close_delay()));
-            if self.close_at.is_none_or(|(at, _)| close < at) {
-                self.close_at = Some((close, EndReason::Shutdown));
+            if close < self.close_at {
+                self.close_at = close;
+                self.close_reason = EndReason::Shutdown;
             }
         }
     }
@@ -189,13 +195,11 @@ impl State {
             self.greeted = true;
             encode::write_retry(buf, self.schedule.retry_ms);
         }
-        if let Some((at, reason)) = self.close_at {
-            if now >= at {
-                // The hint again right before the close: clients reconnect and resume.
-                encode::write_retry(buf, self.schedule.retry_ms);
-                self.finish(reason);
-                return Some(self.flush(buf, events));
-            }
+        if now >= self.close_at {
+            // The hint again right before the close: clients reconnect and resume.
+            encode::write_retry(buf, self.schedule.retry_ms);
+            self.finish(self.close_reason);
+            return Some(self.flush(buf, events));
         }
         while !self.done && buf.len() < CATCH_UP_BATCH_BYTES {
             let id = self.next_id;
@@ -249,10 +253,7 @@ impl State {
         if let Some(keepalive) = self.keepalive_due() {
             deadline = deadline.min(keepalive);
         }
-        if let Some((close, _)) = self.close_at {
-            deadline = deadline.min(close);
-        }
-        self.at(deadline)
+        self.at(deadline.min(self.close_at))
     }
 
     fn count_write_stall(&mut self) {
@@ -304,6 +305,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::digits::plan::{decide, Decision, StreamDefaults};
+    use crate::limits::StreamLimit;
     use crate::sse::parse::{OwnedMessageEvent, Parser};
     use crate::telemetry::Metrics;
     use futures_util::StreamExt;
@@ -325,7 +327,7 @@ mod tests {
         };
         let metrics = Metrics::new(10);
         let shutdown = Shutdown::new(Duration::from_millis(config.drain_ms));
-        let tracker = metrics.open_stream().unwrap();
+        let tracker = metrics.stream_started(StreamLimit::new(1).try_acquire().unwrap());
         Harness {
             stream: DigitsStream::new(plan, shutdown.clone(), tracker),
             metrics,

@@ -36,9 +36,11 @@ pub async fn digits(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     if req.method() == Method::HEAD {
         return stream_headers(&mut HttpResponse::Ok()).finish();
     }
-    let Some(tracker) = state.metrics.open_stream() else {
+    let Some(permit) = state.limit.try_acquire() else {
+        state.metrics.count_rejection("too_many_streams");
         return unavailable(plan.retry_ms, "too many open streams");
     };
+    let tracker = state.metrics.stream_started(permit);
     let stream = DigitsStream::new(plan, state.shutdown.clone(), tracker);
     let mut response = stream_headers(&mut HttpResponse::Ok()).streaming(stream);
     if req.version() < Version::HTTP_11 {

@@ -7,6 +7,7 @@ pub mod metrics;
 use std::sync::Arc;
 
 use crate::digits::StreamDefaults;
+use crate::limits::StreamLimit;
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
 
@@ -15,8 +16,10 @@ use crate::telemetry::Metrics;
 pub struct AppState {
     /// Server-wide stream settings and the bounds for query overrides.
     pub defaults: StreamDefaults,
-    /// Counters and the open-streams limit.
+    /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Admission: at most this many streams open at once.
+    pub limit: Arc<StreamLimit>,
     /// The signal streams watch.
     pub shutdown: Shutdown,
 }

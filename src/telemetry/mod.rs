@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use lateness::Lateness;
 
+use crate::limits::StreamPermit;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -64,11 +66,10 @@ pub struct Metrics {
     resumed_past_end: Counter,
     /// Read from `/proc` at each scrape (the standard `process_` name, without our prefix).
     resident_memory: Gauge,
-    max_streams: i64,
 }
 
 impl Metrics {
-    /// A fresh set of metrics; at most `max_streams` streams may be open at once.
+    /// A fresh set of metrics, reporting `max_streams` as the limit on open streams.
     #[must_use]
     pub fn new(max_streams: usize) -> Arc<Self> {
         let mut registry = Registry::default();
@@ -146,38 +147,26 @@ impl Metrics {
             rejected,
             resumed_past_end,
             resident_memory,
-            max_streams,
         })
     }
 
-    /// Claims a slot for a new stream, or `None` when `max_streams` are already open.
+    /// Opens the books of a stream admitted with `permit`; the returned tracker holds the
+    /// permit, so the place is freed when the stream's books close.
     #[must_use]
-    pub fn open_stream(self: &Arc<Self>) -> Option<StreamTracker> {
-        // Claim first, then check: two racing requests can never both take the last slot.
-        if self.streams_open.inc() >= self.max_streams {
-            self.streams_open.dec();
-            self.count_rejection("too_many_streams");
-            return None;
-        }
+    pub fn stream_started(self: &Arc<Self>, permit: StreamPermit) -> StreamTracker {
+        self.streams_open.inc();
         self.streams_started.inc();
-        Some(StreamTracker {
+        StreamTracker {
             metrics: Arc::clone(self),
+            _permit: permit,
             end_reason: EndReason::ClientGone,
-        })
+        }
     }
 
-    /// Streams open now.
+    /// Streams open now, as the gauge reads.
     #[must_use]
     pub fn streams_open(&self) -> i64 {
         self.streams_open.get()
-    }
-
-    /// Streams ended since the start, whatever the reason: started minus open. Read
-    /// without a lock, so it may lag a stream that is opening right now.
-    #[must_use]
-    pub fn streams_ended_total(&self) -> u64 {
-        let open = u64::try_from(self.streams_open()).unwrap_or(0);
-        self.streams_started.get().saturating_sub(open)
     }
 
     /// Counts a refused request under a fixed reason label.
@@ -209,6 +198,8 @@ impl Metrics {
 #[derive(Debug)]
 pub struct StreamTracker {
     metrics: Arc<Metrics>,
+    /// The stream's place under the limit, freed with the tracker.
+    _permit: StreamPermit,
     end_reason: EndReason,
 }
 
@@ -249,33 +240,49 @@ impl Drop for StreamTracker {
 /// client could fill the log at will. `RUST_LOG=debug` shows them again.
 pub const DEFAULT_LOG_FILTER: &str = "info,actix_http::h1::dispatcher=off";
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: [`DEFAULT_LOG_FILTER`]). Safe to call
-/// more than once.
+/// Logs to stderr, filtered by `RUST_LOG` (default: [`DEFAULT_LOG_FILTER`]), in colour only
+/// on a terminal and when `NO_COLOR` is unset or empty. Safe to call more than once.
 pub fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let colour = use_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
+}
+
+/// Colour codes only where a person reads them: a file or a pipe gets plain text, and a
+/// non-empty `NO_COLOR` (<https://no-color.org>) turns colour off everywhere.
+fn use_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::StreamLimit;
+
+    fn open(metrics: &Arc<Metrics>, limit: &Arc<StreamLimit>) -> StreamTracker {
+        metrics.stream_started(limit.try_acquire().unwrap())
+    }
 
     #[test]
     fn the_open_gauge_follows_trackers_and_ends_are_counted_by_reason() {
-        let metrics = Metrics::new(10);
-        let mut finished = metrics.open_stream().unwrap();
-        let vanished = metrics.open_stream().unwrap();
+        let (metrics, limit) = (Metrics::new(10), StreamLimit::new(10));
+        let mut finished = open(&metrics, &limit);
+        let vanished = open(&metrics, &limit);
         assert_eq!(metrics.streams_open(), 2);
-        assert_eq!(metrics.streams_ended_total(), 0);
         finished.ended(EndReason::Completed);
         drop(finished);
         drop(vanished);
         assert_eq!(metrics.streams_open(), 0);
-        assert_eq!(metrics.streams_ended_total(), 2);
+        assert_eq!((limit.open(), limit.released_total()), (0, 2));
         let text = metrics.encode();
         assert!(
             text.contains("sse_streams_ended_total{reason=\"completed\"} 1"),
@@ -289,14 +296,11 @@ mod tests {
     }
 
     #[test]
-    fn no_slot_past_the_limit_and_the_refusal_is_counted() {
+    fn the_limit_is_reported_and_refusals_are_counted() {
         let metrics = Metrics::new(1);
-        let held = metrics.open_stream().unwrap();
-        assert!(metrics.open_stream().is_none());
-        assert_eq!(metrics.streams_open(), 1);
-        drop(held);
-        assert!(metrics.open_stream().is_some());
+        metrics.count_rejection("too_many_streams");
         let text = metrics.encode();
+        assert!(text.contains("sse_streams_max 1\n"), "{text}");
         assert!(
             text.contains("sse_requests_rejected_total{reason=\"too_many_streams\"} 1"),
             "{text}"
@@ -304,9 +308,18 @@ mod tests {
     }
 
     #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
+    }
+
+    #[test]
     fn every_shared_name_is_exposed() {
         let metrics = Metrics::new(1);
-        let mut tracker = metrics.open_stream().unwrap();
+        let mut tracker = open(&metrics, &StreamLimit::new(1));
         tracker.ended(EndReason::Completed);
         drop(tracker);
         metrics.count_rejection("too_many_streams");
@@ -322,7 +335,7 @@ mod tests {
     #[test]
     fn events_and_bytes_add_up() {
         let metrics = Metrics::new(1);
-        let tracker = metrics.open_stream().unwrap();
+        let tracker = open(&metrics, &StreamLimit::new(1));
         tracker.sent(1, 15);
         tracker.sent(0, 14);
         let text = metrics.encode();

@@ -1,7 +1,7 @@
 //! The `sse-digits` binary itself, started as a process on 127.0.0.1 (an ephemeral port it
-//! reports in its log): it restarts itself once with its allocator settings, unless
-//! `GLIBC_TUNABLES` was already set, and serves either way; under a low open-files limit it
-//! refuses streams with 503 while it still has files to answer with.
+//! reports in its log): it serves without touching its own environment; its log stays quiet
+//! about malformed requests unless asked; under a low open-files limit it refuses streams
+//! with 503 while it still has files to answer with.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -11,8 +11,6 @@ use std::time::Duration;
 struct Running {
     child: Child,
     addr: String,
-    /// The `GLIBC_TUNABLES` the process logged it runs with, if it logged any.
-    tunables: Option<String>,
     /// Its log lines up to the "listening" line.
     startup_lines: Vec<String>,
     /// Its log lines after the "listening" line, until it exits.
@@ -33,27 +31,23 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Starts the binary and waits (at most 10 s) for its "listening" log line.
-fn start(glibc_tunables: Option<&str>) -> Running {
-    start_with_log_filter(glibc_tunables, Some("info"))
+fn start() -> Running {
+    start_with_log_filter(Some("info"))
 }
 
 /// [`start`] with `RUST_LOG` set to `rust_log`, or unset for the binary's default.
-fn start_with_log_filter(glibc_tunables: Option<&str>, rust_log: Option<&str>) -> Running {
-    launch(glibc_tunables, rust_log, None)
+fn start_with_log_filter(rust_log: Option<&str>) -> Running {
+    launch(rust_log, None)
 }
 
 /// Starts the binary with `RUST_LOG=info` and its open-files limit (soft and hard) set to
 /// `open_files`.
 #[cfg(unix)]
 fn start_with_open_files(open_files: u64) -> Running {
-    launch(None, Some("info"), Some(open_files))
+    launch(Some("info"), Some(open_files))
 }
 
-fn launch(
-    glibc_tunables: Option<&str>,
-    rust_log: Option<&str>,
-    open_files: Option<u64>,
-) -> Running {
+fn launch(rust_log: Option<&str>, open_files: Option<u64>) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sse-digits"));
     #[cfg(unix)]
     if let Some(limit) = open_files {
@@ -72,19 +66,15 @@ fn launch(
     }
     command
         .args(["--bind", "127.0.0.1:0", "--workers", "1"])
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .env_remove("GLIBC_TUNABLES")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if let Some(value) = glibc_tunables {
-        command.env("GLIBC_TUNABLES", value);
-    }
     let mut child = command.spawn().expect("the binary starts");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let (later_tx, later_lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut tunables = None;
         let mut startup_lines = Vec::new();
         let mut listening = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -92,28 +82,19 @@ fn launch(
                 let _ = later_tx.send(line);
                 continue;
             }
-            // Plain text without colour: `... allocator settings tunables=VALUE`.
-            if let Some(value) = field(&line, "tunables=") {
-                tunables = Some(value.to_owned());
-            }
             if let Some(addr) = field(&line, "local_addr=") {
                 listening = true;
-                let _ = tx.send((
-                    addr.to_owned(),
-                    tunables.take(),
-                    std::mem::take(&mut startup_lines),
-                ));
+                let _ = tx.send((addr.to_owned(), std::mem::take(&mut startup_lines)));
             }
             startup_lines.push(line);
         }
     });
-    let (addr, tunables, startup_lines) = rx
+    let (addr, startup_lines) = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the binary logs its address");
     Running {
         child,
         addr,
-        tunables,
         startup_lines,
         later_lines,
     }
@@ -126,33 +107,41 @@ async fn serves(running: &Running) {
     assert_eq!(response.status(), 200);
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// The allocator is configured in-process (`mallopt`), not by restarting with
+/// `GLIBC_TUNABLES` in the environment, which would override an operator's own tunables.
+#[cfg(target_os = "linux")]
 #[tokio::test]
-async fn the_binary_runs_with_its_allocator_settings() {
-    let running = start(None);
-    assert_eq!(
-        running.tunables.as_deref(),
-        Some(sse_digits::memory::GLIBC_TUNABLES)
-    );
+async fn the_binary_serves_without_changing_its_environment() {
+    let running = start();
     serves(&running).await;
+    let environ = std::fs::read(format!("/proc/{}/environ", running.child.id())).unwrap();
+    let names: Vec<&[u8]> = environ
+        .split(|&byte| byte == 0)
+        .filter_map(|entry| entry.split(|&byte| byte == b'=').next())
+        .collect();
+    assert!(
+        names.contains(&b"RUST_LOG".as_slice()),
+        "environ unreadable"
+    );
+    assert!(!names.contains(&b"GLIBC_TUNABLES".as_slice()));
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// Its log goes to a pipe here (as to a file or a journal): plain text, no colour codes,
+/// with `NO_COLOR` unset.
 #[tokio::test]
-async fn the_operators_tunables_are_kept() {
-    let running = start(Some("glibc.malloc.arena_max=2"));
-    assert_eq!(
-        running.tunables.as_deref(),
-        Some("glibc.malloc.arena_max=2")
-    );
-    serves(&running).await;
+async fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let running = start();
+    assert!(!running.startup_lines.is_empty());
+    for line in &running.startup_lines {
+        assert!(!line.contains('\x1b'), "colour code in {line:?}");
+    }
 }
 
 /// Malformed requests (each answered 400 or 431 by actix-http), then a clean stop: the log
 /// lines they left, with `RUST_LOG` as given.
 async fn log_after_malformed_requests(rust_log: Option<&str>) -> Vec<String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut running = start_with_log_filter(None, rust_log);
+    let mut running = start_with_log_filter(rust_log);
     let oversized_header = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(100_000));
     let requests: [&[u8]; 3] = [
         b"GARBAGE\r\n\r\n",

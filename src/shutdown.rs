@@ -2,17 +2,14 @@
 //! streams close at random moments, so their clients do not all reconnect at one instant.
 //!
 //! Streams check a plain atomic flag on every poll (no lock on the per-event path). A stream
-//! asleep until its next deadline is woken through its connection: every connection waits
-//! on a [`ConnectionSignal`], the trigger wakes them all, and the wake-up polls the stream.
-
-mod connections;
+//! asleep until its next deadline is woken through its connection: actix-web's graceful stop
+//! wakes every connection it holds, and the wake-up polls the stream, which then sees the
+//! flag. So the flag must be set before the server's stop begins (see
+//! [`crate::startup::AppHandle::stop`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-pub use connections::ConnectionSignal;
-use connections::Waiters;
 
 /// The shutdown signal shared by the server and every open stream.
 #[derive(Debug, Clone)]
@@ -26,8 +23,6 @@ struct Inner {
     triggered: AtomicBool,
     /// Streams close at a random moment within this window after the trigger.
     drain_window: Duration,
-    /// Connections to wake when the trigger comes.
-    waiters: Waiters,
 }
 
 impl Shutdown {
@@ -38,28 +33,14 @@ impl Shutdown {
             inner: Arc::new(Inner {
                 triggered: AtomicBool::new(false),
                 drain_window,
-                waiters: Waiters::default(),
             }),
         }
     }
 
-    /// Tells every stream to wind down, and wakes every connection so that streams asleep
-    /// until a distant deadline see it now.
+    /// Tells every stream to wind down. Streams asleep until a distant deadline see it
+    /// when the server's graceful stop wakes their connections.
     pub fn trigger(&self) {
         self.inner.triggered.store(true, Ordering::Release);
-        self.inner.waiters.wake_all();
-    }
-
-    /// A future for one connection that resolves when the trigger comes (the HTTP/1
-    /// dispatcher then stops keeping the connection alive).
-    pub fn connection_signal(&self) -> ConnectionSignal {
-        ConnectionSignal::new(Arc::clone(&self.inner))
-    }
-
-    /// Connections waiting on a [`ConnectionSignal`] now.
-    #[cfg(test)]
-    fn waiting_connections(&self) -> usize {
-        self.inner.waiters.len()
     }
 
     /// Whether shutdown has begun (one atomic load).
