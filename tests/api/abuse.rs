@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{read_events, spawn_app_with, TIMEOUT};
+use sse_digits::telemetry::names;
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_served_meanwhile() {
@@ -25,7 +26,9 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_serv
         .expect("the slow client was never cut off")
         .ok();
     let waited = started.elapsed();
-    assert!(waited < Duration::from_secs(3), "cut off after {waited:?}");
+    // Seconds of slack over the 300 ms timeout for a loaded machine; a client never cut off
+    // fails on TIMEOUT above.
+    assert!(waited < Duration::from_secs(5), "cut off after {waited:?}");
     let answer = String::from_utf8_lossy(&answer);
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
@@ -64,13 +67,14 @@ async fn after_ten_thousand_connect_and_leave_cycles_no_stream_is_left_open() {
     })
     .await
     .expect("the cycles finished in time");
-    assert_eq!(app.metric("sse_streams_started_total").await, CYCLES as f64);
+    assert_eq!(app.metric(names::STREAMS_STARTED).await, CYCLES as f64);
     // Each vanished client is noticed at its stream's next write (20 ms here).
-    app.wait_for_metric("sse_streams_open", |open| open == 0.0)
+    app.wait_for_metric(names::STREAMS_OPEN, |open| open == 0.0)
         .await;
-    app.wait_for_metric("sse_streams_ended_total{reason=\"client_gone\"}", |n| {
-        n == CYCLES as f64
-    })
+    app.wait_for_metric(
+        &names::with_labels(names::STREAMS_ENDED, r#"reason="client_gone""#),
+        |n| n == CYCLES as f64,
+    )
     .await;
     app.stop().await;
 }
@@ -92,16 +96,17 @@ async fn a_client_that_stops_reading_is_cut_off_after_the_write_stall_timeout() 
         .unwrap();
     // Never read: the window closes, the server's buffers fill, writes stop.
     let started = Instant::now();
-    app.wait_for_metric("sse_streams_ended_total{reason=\"write_stalled\"}", |n| {
-        n == 1.0
-    })
+    app.wait_for_metric(
+        &names::with_labels(names::STREAMS_ENDED, r#"reason="write_stalled""#),
+        |n| n == 1.0,
+    )
     .await;
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(500),
         "cut off after {waited:?}"
     );
-    assert_eq!(app.metric("sse_streams_open").await, 0.0);
+    assert_eq!(app.metric(names::STREAMS_OPEN).await, 0.0);
     // A reading client on the same server is unaffected.
     let mut reader = app.get("/digits?interval_ms=20").await;
     assert_eq!(read_events(&mut reader, 3).await[2].data, "3");

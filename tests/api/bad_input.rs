@@ -2,6 +2,7 @@
 //! serving afterwards.
 
 use crate::helpers::{read_events, spawn_app};
+use sse_digits::telemetry::names;
 
 #[tokio::test]
 async fn malformed_last_event_ids_get_400_with_the_reason() {
@@ -28,8 +29,11 @@ async fn malformed_last_event_ids_get_400_with_the_reason() {
     let response = app.get("/digits?lastEventId=x").await;
     assert_eq!(response.status(), 400);
     assert_eq!(
-        app.metric("sse_requests_rejected_total{reason=\"bad_last_event_id\"}")
-            .await,
+        app.metric(&names::with_labels(
+            names::REQUESTS_REJECTED,
+            r#"reason="bad_last_event_id""#
+        ))
+        .await,
         7.0
     );
     app.stop().await;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::helpers::{datas, read_all_events, read_events, spawn_app, spawn_app_with};
+use sse_digits::telemetry::names;
 
 #[tokio::test]
 async fn answers_with_the_sse_headers() {
@@ -78,7 +79,7 @@ async fn a_client_past_the_end_gets_204_so_it_stops_reconnecting() {
         assert_eq!(response.status(), 204, "Last-Event-ID {id}");
         assert!(response.bytes().await.unwrap().is_empty());
     }
-    assert_eq!(app.metric("sse_resumed_past_end_total").await, 3.0);
+    assert_eq!(app.metric(names::RESUMED_PAST_END).await, 3.0);
     app.stop().await;
 }
 
@@ -112,7 +113,7 @@ async fn head_gives_the_stream_headers_without_opening_a_stream() {
         response.headers()["content-type"],
         "text/event-stream; charset=utf-8"
     );
-    assert_eq!(app.metric("sse_streams_started_total").await, 0.0);
+    assert_eq!(app.metric(names::STREAMS_STARTED).await, 0.0);
     app.stop().await;
 }
 

@@ -80,27 +80,34 @@ impl TestApp {
     }
 
     /// A metric's value as `/metrics` shows it (`name` includes labels, if any).
+    ///
+    /// # Panics
+    /// If `/metrics` has no such line: a renamed metric or a mistyped label must fail the
+    /// test, not read as zero.
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = self.get("/metrics").await.text().await.unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
+        let text = self.metrics_text().await;
+        series_value(&text, name).unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
     }
 
-    /// Waits until `check` holds for the metric, or fails after [`TIMEOUT`].
+    /// Waits until the metric is shown and `check` holds for it, or fails after
+    /// [`TIMEOUT`] (saying whether it was absent or its last value).
     pub async fn wait_for_metric(&self, name: &str, check: impl Fn(f64) -> bool) -> f64 {
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
-            let value = self.metric(name).await;
-            if check(value) {
+            let value = series_value(&self.metrics_text().await, name);
+            if let Some(value) = value.filter(|value| check(*value)) {
                 return value;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{name} stuck at {value}"
+                "{name} stuck at {value:?} (None: not in /metrics)"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    async fn metrics_text(&self) -> String {
+        self.get("/metrics").await.text().await.unwrap()
     }
 
     /// Stops the app gracefully and waits for it to end.
@@ -112,6 +119,12 @@ impl TestApp {
             .unwrap()
             .unwrap();
     }
+}
+
+/// The value on the line for `series` (a name, with its labels if any), if there is one.
+fn series_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Reads an SSE response body to its end and returns the raw text and the parsed events.

@@ -1,6 +1,7 @@
 //! `/healthz`, `/metrics` following a stream's life, and the stream limit.
 
 use crate::helpers::{read_events, spawn_app, spawn_app_with};
+use sse_digits::telemetry::names;
 
 #[tokio::test]
 async fn healthz_answers_ok() {
@@ -14,27 +15,32 @@ async fn healthz_answers_ok() {
 #[tokio::test]
 async fn metrics_show_an_open_stream_then_zero_after_the_client_leaves() {
     let app = spawn_app().await;
-    assert_eq!(app.metric("sse_streams_open").await, 0.0);
+    assert_eq!(app.metric(names::STREAMS_OPEN).await, 0.0);
     let mut response = app.get("/digits?count=1000").await;
     read_events(&mut response, 2).await;
-    assert_eq!(app.metric("sse_streams_open").await, 1.0);
-    assert!(app.metric("sse_events_sent_total").await >= 2.0);
-    assert!(app.metric("sse_bytes_sent_total").await > 0.0);
+    assert_eq!(app.metric(names::STREAMS_OPEN).await, 1.0);
+    assert!(app.metric(names::EVENTS_SENT).await >= 2.0);
+    assert!(app.metric(names::BYTES_SENT).await > 0.0);
     // Every event sent is counted in the lateness histogram too (read first: the count of
     // events sent only grows meanwhile).
-    let timed = app.metric("sse_event_lateness_seconds_count").await;
-    let events = app.metric("sse_events_sent_total").await;
+    let timed = app
+        .metric(&format!("{}_count", names::EVENT_LATENESS))
+        .await;
+    let events = app.metric(names::EVENTS_SENT).await;
     assert!(
         timed >= 2.0 && timed <= events,
         "{timed} timed, {events} sent"
     );
     drop(response);
     // The server notices the departure at its next write (20 ms here).
-    app.wait_for_metric("sse_streams_open", |open| open == 0.0)
+    app.wait_for_metric(names::STREAMS_OPEN, |open| open == 0.0)
         .await;
     assert_eq!(
-        app.metric("sse_streams_ended_total{reason=\"client_gone\"}")
-            .await,
+        app.metric(&names::with_labels(
+            names::STREAMS_ENDED,
+            r#"reason="client_gone""#
+        ))
+        .await,
         1.0
     );
     app.stop().await;
@@ -43,7 +49,7 @@ async fn metrics_show_an_open_stream_then_zero_after_the_client_leaves() {
 #[tokio::test]
 async fn past_max_connections_the_answer_is_503_with_retry_after() {
     let app = spawn_app_with(|c| c.max_connections = 2).await;
-    assert_eq!(app.metric("sse_streams_max").await, 2.0);
+    assert_eq!(app.metric(names::STREAMS_MAX).await, 2.0);
     let mut first = app.get("/digits?count=1000").await;
     let mut second = app.get("/digits?count=1000").await;
     read_events(&mut first, 1).await;
@@ -54,7 +60,7 @@ async fn past_max_connections_the_answer_is_503_with_retry_after() {
     assert_eq!(refused.headers()["connection"], "close");
     assert_eq!(refused.text().await.unwrap(), "too many open streams\n");
     drop(first);
-    app.wait_for_metric("sse_streams_open", |open| open < 2.0)
+    app.wait_for_metric(names::STREAMS_OPEN, |open| open < 2.0)
         .await;
     let mut admitted = app.get("/digits").await;
     assert_eq!(read_events(&mut admitted, 1).await[0].data, "1");

@@ -18,7 +18,8 @@ use tempfile::TempDir;
 
 use crate::{artifacts_dir, bounded, WAIT};
 
-/// Debian's Chromium (a launcher script that execs the real binary).
+/// Debian's Chromium (a launcher script that execs the real binary). `.ci/run` checks for
+/// the same two paths before it installs the packages.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Debian's chromedriver, of the same version as the Chromium package.
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -48,6 +49,12 @@ const SESSION_START: Duration = Duration::from_secs(30);
 /// Attempts at starting chromedriver: the free port it is given may be taken in between.
 const DRIVER_ATTEMPTS: usize = 3;
 
+/// Whether this is a CI run: `CI` set to anything but empty, `0` or `false` (GitHub
+/// Actions and most CI services set `CI=true`; so does this project's CI).
+fn running_under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
+}
+
 /// Why the browser cases cannot run on this machine, if they cannot.
 #[must_use]
 pub fn missing() -> Option<String> {
@@ -69,13 +76,18 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts the browser for the case `name`, or, when Chromium or chromedriver is missing,
-    /// says why the case is skipped and returns `None`.
+    /// Starts the browser for the case `name`, or, when Chromium or chromedriver is missing
+    /// on a developer's machine, says why the case is skipped and returns `None`.
     ///
     /// # Panics
-    /// If they are installed but do not start.
+    /// If they are missing under CI (`CI` set, as CI services do), where a skip would pass
+    /// unseen; if they are installed but do not start.
     pub async fn launch_or_skip(name: &str) -> Option<Self> {
         if let Some(why) = missing() {
+            assert!(
+                !running_under_ci(),
+                "{name}: {why} (CI must run the browser cases)"
+            );
             // Straight to stderr: libtest would swallow `eprintln!` from a passing test.
             let _ = writeln!(std::io::stderr(), "{name}: skipped: {why}");
             return None;

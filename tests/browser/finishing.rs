@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use crate::driver::Browser;
 use crate::page::{DemoPage, Entry};
-use crate::server::{self, TestServer, RESUMED_PAST_END, STREAMS_OPEN, STREAMS_STARTED};
+use sse_digits::telemetry::names::{RESUMED_PAST_END, STREAMS_OPEN, STREAMS_STARTED};
+
+use crate::server::{self, TestServer};
 use crate::{bounded, CASE_LIMIT};
 
 /// Milliseconds between two numbers.

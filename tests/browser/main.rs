@@ -7,7 +7,8 @@
 //! - `finishing`, `restart`: the cases.
 //!
 //! Without `/usr/bin/chromium` or `/usr/bin/chromedriver` each case says why it is skipped
-//! and passes; with them it runs for real.
+//! and passes on a developer's machine, and fails under CI (`CI=true`); with them it runs
+//! for real.
 
 use std::future::Future;
 use std::path::PathBuf;

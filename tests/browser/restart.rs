@@ -5,7 +5,9 @@ use sse_digits::config::Config;
 
 use crate::driver::Browser;
 use crate::page::DemoPage;
-use crate::server::{self, TestServer, STREAMS_OPEN, STREAMS_STARTED};
+use sse_digits::telemetry::names::{STREAMS_OPEN, STREAMS_STARTED};
+
+use crate::server::{self, TestServer};
 use crate::{bounded, CASE_LIMIT};
 
 /// Milliseconds between two numbers.

@@ -11,13 +11,6 @@ use sse_digits::startup::{AppHandle, Application};
 
 use crate::{bounded, WAIT};
 
-/// Streams started since the server started.
-pub const STREAMS_STARTED: &str = "sse_streams_started_total";
-/// Streams open now.
-pub const STREAMS_OPEN: &str = "sse_streams_open";
-/// Requests answered 204 because the client had already seen `bye`.
-pub const RESUMED_PAST_END: &str = "sse_resumed_past_end_total";
-
 /// How often a wait reads `/metrics` again.
 const POLL: Duration = Duration::from_millis(50);
 
