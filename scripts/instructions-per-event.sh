@@ -7,11 +7,12 @@
 # usage: scripts/instructions-per-event.sh NAME "SERVER COMMAND (binding 127.0.0.1:8099)"
 # Runs the server under callgrind twice, with a short and a long load (200 streams x 10/s),
 # and prints (instructions_long - instructions_short) / (events_long - events_short): the
-# marginal cost of one event, start-up and connection set-up cancelled out.
+# marginal cost of one event, start-up and connection set-up cancelled out. LOADTEST names
+# the load test binary (default target/release/loadtest).
 set -euo pipefail
 name=$1; server=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
-loadtest="$here/target/release/loadtest"
+loadtest="${LOADTEST:-$here/target/release/loadtest}"
 out=$(mktemp -d)
 measure() {
   local secs=$1
