@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use loadtest::{capacity, html_report, report, run, Options};
+use loadtest::report::{console as report, html as html_report};
+use loadtest::run::capacity;
+use loadtest::{run, Options};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -28,7 +30,7 @@ async fn main_with(mut options: Options) -> anyhow::Result<()> {
         return Ok(());
     }
     let gate = options.gate.resolve()?;
-    html_report::prepare(&mut options)?;
+    options.prepare_report_dir()?;
     let summary = run(options.clone()).await?;
     print!("{}", report::render(&summary));
     if let Some(path) = &options.sse.summary_json {

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use clap::Parser as _;
-use loadtest::embedded::EmbeddedServer;
-use loadtest::runner::embedded_config;
+use loadtest::run::embedded::EmbeddedServer;
+use loadtest::run::runner::embedded_config;
 use loadtest::{run, Options, Summary};
 
 /// Goose keeps process-wide state (its killswitch, its log): one load test at a time.
@@ -258,7 +258,9 @@ async fn the_capacity_search_bisects_after_a_failure_and_reports_none_passed() {
         "0",
     ])
     .unwrap();
-    let report = loadtest::capacity::find_capacity(&options).await.unwrap();
+    let report = loadtest::run::capacity::find_capacity(&options)
+        .await
+        .unwrap();
     let users: Vec<usize> = report.steps.iter().map(|s| s.users).collect();
     assert_eq!(users, vec![10, 5], "{report:?}");
     assert!(report
@@ -287,8 +289,9 @@ async fn too_many_embedded_connections_are_refused_before_starting() {
 /// The command-line client prints what a Node EventSource client prints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line_client_prints_each_event() {
-    let sse: loadtest::options::SseOptions = Options::try_parse_from(["loadtest"]).unwrap().sse;
-    let file_limit = loadtest::procstat::raise_nofile_limit().unwrap();
+    let sse: loadtest::run::options::SseOptions =
+        Options::try_parse_from(["loadtest"]).unwrap().sse;
+    let file_limit = loadtest::probe::procstat::raise_nofile_limit().unwrap();
     let server = EmbeddedServer::start(embedded_config(&sse, file_limit)).unwrap();
     let url = format!("{}/digits?interval_ms=10&count=4", server.url());
     let output = tokio::time::timeout(

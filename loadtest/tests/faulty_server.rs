@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser as _;
-use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop};
-use loadtest::metrics::{Counters, Metrics};
-use loadtest::recorder::UserRecorder;
-use loadtest::transport::Transport;
+use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop, Transport};
+use loadtest::measure::metrics::{Counters, Metrics};
+use loadtest::measure::recorder::UserRecorder;
 use loadtest::{run, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -6,7 +6,8 @@ mod common;
 use std::path::Path;
 
 use clap::Parser as _;
-use loadtest::{html_report, report, run, Options};
+use loadtest::report::{console as report, html as html_report};
+use loadtest::{run, Options};
 use scraper::{Html, Selector};
 use serde_json::Value;
 
@@ -36,7 +37,7 @@ async fn run_with_report(dir: &Path) -> (String, Value) {
         .resolve()
         .unwrap()
         .expect("a gate flag was given");
-    html_report::prepare(&mut options).unwrap();
+    options.prepare_report_dir().unwrap();
     let summary = run(options.clone()).await.unwrap();
     report::write_json(&summary, &json_path).unwrap();
     let verdict = thresholds.check(&summary);

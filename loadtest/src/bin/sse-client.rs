@@ -39,8 +39,8 @@ struct Args {
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
     /// The HTTP client: hyper (through reqwest) or the load test's minimal HTTP/1.1 GET.
-    #[arg(long, value_enum, default_value_t = loadtest::transport::Transport::Hyper)]
-    transport: loadtest::transport::Transport,
+    #[arg(long, value_enum, default_value_t = loadtest::client::Transport::Hyper)]
+    transport: loadtest::client::Transport,
 }
 
 /// Prints each happening on one line.

@@ -11,9 +11,9 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::Histogram;
 
-use crate::server_lateness::{ServerLateness, ON_TIME_MS};
-use crate::storm::Peaks;
-use crate::summary::{Percentiles, ProcessUsage, Summary};
+use crate::measure::storm::Peaks;
+use crate::probe::server_lateness::{ServerLateness, ON_TIME_MS};
+use crate::report::summary::{Percentiles, ProcessUsage, Summary};
 
 /// What the progress line shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -375,7 +375,7 @@ fn server_lateness_line(out: &mut String, server: &ServerLateness) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{new_histogram, record};
+    use crate::measure::metrics::{new_histogram, record};
 
     #[test]
     fn thousands_are_separated() {

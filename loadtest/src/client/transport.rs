@@ -1,13 +1,12 @@
 //! How an event source reaches the server: through reqwest (hyper, the default), or the
-//! minimal HTTP/1.1 client of [`crate::raw`], which costs the load generator less per event.
+//! minimal HTTP/1.1 client of [`crate::client::raw_http`], which costs the load generator less per event.
 //! Either way the event source sees a status, a content type and body chunks.
 
 use bytes::Bytes;
 use reqwest::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use reqwest::{Client, Url};
 
-use crate::client::Failure;
-use crate::raw::{RawBody, RawConnector, RawError};
+use crate::client::raw_http::{RawBody, RawConnector, RawError};
 
 /// Which HTTP client the event sources use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -26,6 +25,42 @@ pub enum Connector {
     Hyper(Client),
     /// Through the raw client.
     Raw(RawConnector),
+}
+
+/// Why a connection attempt did not open a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing listens there (the server is down or restarting).
+    Refused,
+    /// No connection, or no response headers, in time.
+    Timeout,
+    /// A status other than 200 and 204: the event source gives up.
+    Status(u16),
+    /// A 200 whose content type is not `text/event-stream`: the event source gives up.
+    ContentType(String),
+    /// Any other transport error, described.
+    Other(String),
+}
+
+impl Failure {
+    /// True when a browser reconnects after this failure (a network error), false when it
+    /// closes the event source for good.
+    #[must_use]
+    pub fn reconnects(&self) -> bool {
+        matches!(self, Self::Refused | Self::Timeout | Self::Other(_))
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused => f.write_str("connection refused"),
+            Self::Timeout => f.write_str("timed out"),
+            Self::Status(code) => write!(f, "status {code}"),
+            Self::ContentType(found) => write!(f, "content type {found:?}"),
+            Self::Other(what) => f.write_str(what),
+        }
+    }
 }
 
 /// A response whose headers arrived.
@@ -173,6 +208,14 @@ fn classify(error: &reqwest::Error) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_failures_reconnect_and_answers_do_not() {
+        assert!(Failure::Refused.reconnects());
+        assert!(Failure::Timeout.reconnects());
+        assert!(!Failure::Status(500).reconnects());
+        assert!(!Failure::ContentType("text/html".into()).reconnects());
+    }
 
     #[tokio::test]
     async fn literals_resolve_as_they_are_and_names_through_the_resolver() {

@@ -14,10 +14,8 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use sse_digits::sse::{MessageEvent, Parser};
 
-use crate::transport::{Body, Connector};
-
-pub use crate::pool::{ClientPool, PoolOptions};
-pub use crate::stop::Stop;
+use crate::client::stop::Stop;
+use crate::client::transport::{Body, Connector, Failure};
 
 /// How an event source behaves where a browser leaves a choice.
 #[derive(Debug, Clone)]
@@ -40,42 +38,6 @@ impl Default for ClientOptions {
             open_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             drop_after: None,
-        }
-    }
-}
-
-/// Why a connection attempt did not open a stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Nothing listens there (the server is down or restarting).
-    Refused,
-    /// No connection, or no response headers, in time.
-    Timeout,
-    /// A status other than 200 and 204: the event source gives up.
-    Status(u16),
-    /// A 200 whose content type is not `text/event-stream`: the event source gives up.
-    ContentType(String),
-    /// Any other transport error, described.
-    Other(String),
-}
-
-impl Failure {
-    /// True when a browser reconnects after this failure (a network error), false when it
-    /// closes the event source for good.
-    #[must_use]
-    pub fn reconnects(&self) -> bool {
-        matches!(self, Self::Refused | Self::Timeout | Self::Other(_))
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Refused => f.write_str("connection refused"),
-            Self::Timeout => f.write_str("timed out"),
-            Self::Status(code) => write!(f, "status {code}"),
-            Self::ContentType(found) => write!(f, "content type {found:?}"),
-            Self::Other(what) => f.write_str(what),
         }
     }
 }
@@ -328,14 +290,6 @@ mod tests {
         assert!(!ok("text/plain"));
         assert!(!ok("text/event-streams"));
         assert!(!is_event_stream(None));
-    }
-
-    #[test]
-    fn network_failures_reconnect_and_answers_do_not() {
-        assert!(Failure::Refused.reconnects());
-        assert!(Failure::Timeout.reconnects());
-        assert!(!Failure::Status(500).reconnects());
-        assert!(!Failure::ContentType("text/html".into()).reconnects());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The load test's [`Recorder`]: turns what one event source reports into counts and
-//! histogram samples, judging ids and timing with the pure logic of [`crate::schedule`].
+//! histogram samples, judging ids and timing with the pure logic of [`crate::measure::schedule`].
 //! One per goose user; it keeps its own counts and hands them to its thread's shard at
 //! connection ends and when the event source finishes.
 
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use sse_digits::sse::MessageEvent;
 
 use crate::client::{Closed, End, Failure, Recorder};
-use crate::metrics::{record, Counters, Metrics};
-use crate::schedule::{IdVerdict, Lateness, Schedule, Sequence, StallWatch};
+use crate::measure::metrics::{record, Counters, Metrics};
+use crate::measure::schedule::{IdVerdict, Lateness, Schedule, Sequence, StallWatch};
 
 /// Lateness samples buffered before they go to the shard: one lock per batch, not per event.
 const SAMPLE_BATCH: usize = 32;

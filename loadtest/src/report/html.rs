@@ -11,12 +11,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::gate::Verdict;
-use crate::options::Options;
-use crate::plots;
-use crate::report::thousands;
-use crate::server_lateness::ServerLateness;
-use crate::summary::{Percentiles, ProcessUsage, Summary};
+use crate::probe::server_lateness::ServerLateness;
+use crate::report::console::thousands;
+use crate::report::gate::Verdict;
+use crate::report::plots;
+use crate::report::summary::{Percentiles, ProcessUsage, Summary};
 
 /// The page's name inside the report folder.
 pub const INDEX: &str = "index.html";
@@ -37,25 +36,6 @@ svg { max-width: 100%; height: auto; }
 .side { display: flex; flex-wrap: wrap; gap: 0 1.5em; align-items: flex-start; }
 code { background: #f3f3f3; padding: 0 0.2em; }
 ";
-
-/// When `--report-dir` is given: creates the folder and, unless goose's `--report-file` is
-/// set, has goose write its HTML report there as [`GOOSE_REPORT`]. Call before the run.
-///
-/// # Errors
-/// When the folder cannot be created.
-pub fn prepare(options: &mut Options) -> anyhow::Result<()> {
-    let Some(dir) = &options.sse.report_dir else {
-        return Ok(());
-    };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    if options.goose.report_file.is_empty() {
-        options
-            .goose
-            .report_file
-            .push(dir.join(GOOSE_REPORT).to_string_lossy().into_owned());
-    }
-    Ok(())
-}
 
 /// Writes `dir/index.html`; `goose_reports` are goose's report files, linked from the page.
 ///

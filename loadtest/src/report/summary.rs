@@ -6,12 +6,12 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::aftermath::ServerAfterRun;
-use crate::metrics::{Counters, Histograms};
-use crate::procstat::{FileLimit, ProcSample};
-use crate::server_lateness::ServerLateness;
-use crate::storm::StormShape;
-use crate::timeline::Timeline;
+use crate::measure::metrics::{Counters, Histograms};
+use crate::measure::storm::StormShape;
+use crate::measure::timeline::Timeline;
+use crate::probe::aftermath::ServerAfterRun;
+use crate::probe::procstat::{FileLimit, ProcSample};
+use crate::probe::server_lateness::ServerLateness;
 
 /// Percentiles of one histogram, in milliseconds (µs resolution).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -246,7 +246,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{new_histogram, record};
+    use crate::measure::metrics::{new_histogram, record};
 
     #[test]
     fn a_process_counts_as_saturated_near_all_its_cores() {

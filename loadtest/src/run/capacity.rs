@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::options::Options;
-use crate::report::thousands;
-use crate::runner::run;
-use crate::summary::Summary;
+use crate::report::console::thousands;
+use crate::report::summary::Summary;
+use crate::run::options::Options;
+use crate::run::runner::run;
 
 /// Pause between steps against an external server, so the previous step's sockets close.
 const BETWEEN_STEPS: Duration = Duration::from_secs(2);

@@ -244,9 +244,9 @@ pub struct Live {
     /// When every user first had a stream open: the steady state starts.
     pub steady_since: OnceLock<Instant>,
     /// When the embedded server was down on purpose (`--restart-at`).
-    pub outages: crate::outage::Outages,
+    pub outages: crate::measure::outage::Outages,
     /// Connection attempts and opens in fine time bins, once the run has started.
-    pub arrivals: OnceLock<crate::storm::Arrivals>,
+    pub arrivals: OnceLock<crate::measure::storm::Arrivals>,
 }
 
 /// The measurements of one run: a shard per thread that recorded, and the live figures.
@@ -316,7 +316,7 @@ impl Metrics {
 
 /// Locks a mutex, going on with the data if another thread panicked while holding it
 /// (counters stay meaningful; a panic is reported elsewhere).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

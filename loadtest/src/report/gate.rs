@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::summary::Summary;
+use crate::report::summary::Summary;
 
 /// The gate's command-line options: a thresholds file, and flags that override it.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -370,7 +370,7 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aftermath::ServerAfterRun;
+    use crate::probe::aftermath::ServerAfterRun;
 
     fn clean_summary() -> Summary {
         let mut summary = Summary {
@@ -386,16 +386,16 @@ mod tests {
             peak_open_streams: 0,
             server_lateness: None,
             server_after: Some(ServerAfterRun::new("test", Some(0), Some(10.0), Some(10.5))),
-            file_limit: crate::procstat::FileLimit {
+            file_limit: crate::probe::procstat::FileLimit {
                 soft: 20_000,
                 hard: 20_000,
             },
-            counters: crate::metrics::Counters::default(),
-            latencies: crate::summary::Latencies::default(),
-            processes: crate::summary::Processes::default(),
-            timeline: crate::timeline::Timeline::default(),
-            storm: crate::storm::StormShape::default(),
-            histograms: crate::metrics::Histograms::default(),
+            counters: crate::measure::metrics::Counters::default(),
+            latencies: crate::report::summary::Latencies::default(),
+            processes: crate::report::summary::Processes::default(),
+            timeline: crate::measure::timeline::Timeline::default(),
+            storm: crate::measure::storm::StormShape::default(),
+            histograms: crate::measure::metrics::Histograms::default(),
         };
         summary.peak_open_streams = 2000;
         summary.counters.events = 500_000;
