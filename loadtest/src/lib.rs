@@ -7,6 +7,7 @@
 //!   - [`client::transport`]: hyper or the raw client; why an attempt failed.
 //!   - [`client::raw_http`]: the minimal HTTP/1.1 GET.
 //!   - [`client::pool`]: the shared HTTP clients; [`client::stop`]: deadline and cancel.
+//!   - [`client::print`]: a recorder that prints each happening (for `sse-client`).
 //! - [`probe`]: readings from outside the load test (standalone).
 //!   - [`probe::procstat`]: RSS and CPU from `/proc`, the open-files limit and budget.
 //!   - [`probe::aftermath`]: the server's streams and memory after the run, from `/metrics`.
@@ -14,14 +15,17 @@
 //! - [`measure`]: from client reports to figures (uses `client`'s types).
 //!   - [`measure::schedule`]: pure id and lateness bookkeeping, stalls.
 //!   - [`measure::recorder`]: the load test's recorder, into counters and samples.
+//!   - [`measure::counters`]: everything a run counts, by cause.
 //!   - [`measure::metrics`]: per-thread histograms and counters, merged; live figures.
 //!   - [`measure::timeline`], [`measure::storm`], [`measure::outage`]: the run over time,
 //!     connection storms, the planned outages.
 //! - [`report`]: the results as data and text (uses `measure` and `probe`).
-//!   - [`report::summary`]: the serde summary; [`report::console`]: console and files.
-//!   - [`report::gate`]: pass/fail thresholds; [`report::html`] with [`report::plots`]: the
-//!     `--report-dir` page.
+//!   - [`report::summary`]: the serde summary; [`report::console`]: progress line and
+//!     console summary; [`report::files`]: JSON, percentile files, HdrHistogram log.
+//!   - [`report::thresholds`]: the gate's limits; [`report::gate`]: PASS/FAIL.
+//!   - [`report::html`] with [`report::plots`]: the `--report-dir` page.
 //! - [`run`](mod@run): options, goose and the run itself (uses everything).
+//!   - [`run::command`]: what the `loadtest` binary does with its options.
 //!   - [`run::options`], [`run::runner`], [`run::scenario`], [`run::embedded`]: the
 //!     command line, one run, the goose scenario, the server in this process.
 //!   - `run::monitor` (private): the killswitch, peaks, timeline and progress line.

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser as _;
 use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop, Transport};
-use loadtest::measure::metrics::{Counters, Metrics};
+use loadtest::measure::counters::Counters;
+use loadtest::measure::metrics::Metrics;
 use loadtest::measure::recorder::UserRecorder;
 use loadtest::{run, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

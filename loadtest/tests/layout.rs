@@ -46,29 +46,50 @@ fn modules() -> BTreeMap<String, String> {
     modules
 }
 
-/// Every `crate::a::b` path in `code`, as `(a, b)` (`b` empty for `crate::a` alone).
+/// Every `crate::a::b` path in `code`, as `(a, b)` (`b` empty for `crate::a` alone); a group
+/// `crate::a::{b, c::d}` gives one pair per member.
 fn crate_paths(code: &str) -> Vec<(String, String)> {
     let ident = |s: &str| -> String {
-        s.chars()
+        s.trim_start()
+            .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect()
     };
-    code.match_indices("crate::")
-        .filter(|(at, _)| {
-            // Not the tail of another path (`sse_digits::crate::` does not occur, but
-            // `$crate::` in a macro would).
-            !code[..*at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-        })
-        .map(|(at, _)| {
-            let rest = &code[at + "crate::".len()..];
-            let first = ident(rest);
-            let second = rest[first.len()..]
-                .strip_prefix("::")
-                .map(ident)
-                .unwrap_or_default();
-            (first, second)
-        })
-        .collect()
+    let mut paths = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        // Not the tail of another path (`$crate::` in a macro).
+        if code[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
+            continue;
+        }
+        let rest = &code[at + "crate::".len()..];
+        let first = ident(rest);
+        let after = rest[first.len()..].strip_prefix("::").unwrap_or("");
+        let Some(group) = after.strip_prefix('{') else {
+            paths.push((first, ident(after)));
+            continue;
+        };
+        // The members of the group, split at its own commas (not those of nested groups).
+        let mut depth = 0;
+        let mut member = String::new();
+        for c in group.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => break,
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    paths.push((first.clone(), ident(&member)));
+                    member.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            member.push(c);
+        }
+        if !ident(&member).is_empty() {
+            paths.push((first.clone(), ident(&member)));
+        }
+    }
+    paths
 }
 
 /// The module graph: each module and the modules it uses.

@@ -8,9 +8,11 @@
 //! - [`raw_http`]: the minimal HTTP/1.1 GET that costs the load generator less per event.
 //! - [`pool`]: the few HTTP clients every event source shares.
 //! - [`stop`]: the run's deadline and cancel, seen by every event source.
+//! - [`print`](mod@print): a recorder that prints each happening (the `sse-client` binary).
 
 pub mod event_source;
 pub mod pool;
+pub mod print;
 pub mod raw_http;
 pub mod stop;
 pub mod transport;

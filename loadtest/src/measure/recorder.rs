@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use sse_digits::sse::MessageEvent;
 
 use crate::client::{Closed, End, Failure, Recorder};
-use crate::measure::metrics::{record, Counters, Metrics};
+use crate::measure::counters::Counters;
+use crate::measure::metrics::{record, Metrics};
 use crate::measure::schedule::{IdVerdict, Lateness, Schedule, Sequence, StallWatch};
 
 /// Lateness samples buffered before they go to the shard: one lock per batch, not per event.

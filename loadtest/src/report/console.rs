@@ -1,15 +1,8 @@
-//! How a run is shown: the progress line while it runs, the console summary at the end,
-//! and the files asked for (JSON summary, percentile distributions, V2 interval log).
+//! How a run is shown on the console: the progress line while it runs, and the summary at
+//! the end.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::Path;
-use std::time::{Duration, SystemTime};
-
-use anyhow::Context as _;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2Serializer;
-use hdrhistogram::Histogram;
+use std::time::Duration;
 
 use crate::measure::storm::Peaks;
 use crate::probe::server_lateness::{ServerLateness, ON_TIME_MS};
@@ -267,90 +260,6 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
-/// Writes the summary as pretty JSON.
-///
-/// # Errors
-/// When the file cannot be written.
-pub fn write_json(summary: &impl serde::Serialize, path: &Path) -> anyhow::Result<()> {
-    let json = serde_json::to_string_pretty(summary)?;
-    std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))
-}
-
-/// HdrHistogram's percentile distribution text (values in ms), which HdrHistogram's
-/// plotter reads.
-#[must_use]
-pub fn percentile_distribution(h: &Histogram<u64>) -> String {
-    let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
-    let mut total = 0u64;
-    for v in h.iter_quantiles(5) {
-        total += v.count_since_last_iteration();
-        let q = v.quantile_iterated_to();
-        let value = v.value_iterated_to() as f64 / 1000.0;
-        if q < 1.0 {
-            let _ = writeln!(
-                out,
-                "{value:12.3} {q:14.12} {total:10} {:14.2}",
-                1.0 / (1.0 - q)
-            );
-        } else {
-            let _ = writeln!(out, "{value:12.3} {q:14.12} {total:10}");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]",
-        h.mean() / 1000.0,
-        h.stdev() / 1000.0
-    );
-    let _ = writeln!(
-        out,
-        "#[Max     = {:12.3}, Total count    = {:12}]",
-        h.max() as f64 / 1000.0,
-        h.len()
-    );
-    out
-}
-
-/// Writes `<name>.hgrm` for each histogram into `dir`.
-///
-/// # Errors
-/// When the folder or a file cannot be written.
-pub fn write_percentile_files(summary: &Summary, dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, h) in summary.histograms.iter() {
-        let path = dir.join(format!("{name}.hgrm"));
-        std::fs::write(&path, percentile_distribution(h))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Writes every histogram as one tagged interval of an HdrHistogram V2 interval log
-/// (values in µs), covering the run.
-///
-/// # Errors
-/// When the file cannot be written.
-pub fn write_interval_log(summary: &Summary, path: &Path) -> anyhow::Result<()> {
-    let started = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(summary.started_unix_secs);
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-    );
-    let mut serializer = V2Serializer::new();
-    let mut log = IntervalLogWriterBuilder::new()
-        .add_comment("sse-digits load test; values in microseconds")
-        .with_start_time(started)
-        .with_base_time(started)
-        .begin_log_with(&mut file, &mut serializer)?;
-    let length = Duration::from_secs_f64(summary.elapsed_secs);
-    for (name, h) in summary.histograms.iter() {
-        log.write_histogram(h, Duration::ZERO, length, Tag::new(name))
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-    }
-    drop(log);
-    file.flush()?;
-    Ok(())
-}
-
 /// The server's own lateness: from bucket bounds, so "at most".
 fn server_lateness_line(out: &mut String, server: &ServerLateness) {
     let at_most = |ms: Option<f64>| match ms {
@@ -375,7 +284,6 @@ fn server_lateness_line(out: &mut String, server: &ServerLateness) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::metrics::{new_histogram, record};
 
     #[test]
     fn thousands_are_separated() {
@@ -420,21 +328,5 @@ mod tests {
             out,
             "  server's own    p50 <= 1 ms | p99 past the last bucket | within 20 ms 97.2% | of 1,234,567 events with every stream open (its sse_event_lateness_seconds)\n"
         );
-    }
-
-    #[test]
-    fn the_percentile_distribution_ends_at_the_max_and_counts_everything() {
-        let mut h = new_histogram();
-        for ms in 1..=1000u64 {
-            record(&mut h, Duration::from_millis(ms));
-        }
-        let text = percentile_distribution(&h);
-        assert!(text.starts_with("       Value     Percentile"));
-        assert!(text.contains("Total count    =         1000"), "{text}");
-        let last_row = text
-            .lines()
-            .rfind(|l| !l.starts_with('#') && !l.is_empty())
-            .unwrap();
-        assert!(last_row.contains("1.000000000000"), "{last_row}");
     }
 }

@@ -2,13 +2,17 @@
 //! judged. Reads what `measure` and `probe` produced; runs nothing.
 //!
 //! - [`summary`]: the result of a run as one serde value (the JSON summary).
-//! - [`console`]: the progress line, the console summary and the result files.
-//! - [`gate`]: pass/fail thresholds from a TOML file and flags, checked against a summary.
+//! - [`console`]: the progress line and the console summary.
+//! - [`files`]: the JSON summary, percentile distributions and the HdrHistogram log.
+//! - [`thresholds`]: the gate's limits, from a TOML file and `--gate-*` flags.
+//! - [`gate`]: those limits checked against a summary: PASS/FAIL and the exit code.
 //! - [`html`]: the `--report-dir` page, self-contained.
 //! - [`plots`]: that page's SVG plots.
 
 pub mod console;
+pub mod files;
 pub mod gate;
 pub mod html;
 pub mod plots;
 pub mod summary;
+pub mod thresholds;

@@ -6,7 +6,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::measure::metrics::{Counters, Histograms};
+use crate::measure::counters::Counters;
+use crate::measure::metrics::Histograms;
 use crate::measure::storm::StormShape;
 use crate::measure::timeline::Timeline;
 use crate::probe::aftermath::ServerAfterRun;

@@ -1,6 +1,7 @@
 //! Running the load test: the command line, goose and the scenario around the client, the
 //! embedded server, the monitor, and the capacity search made of runs.
 //!
+//! - [`command`]: what the `loadtest` binary does with its options.
 //! - [`options`]: our flags beside goose's flattened `GooseConfiguration`.
 //! - [`runner`]: one run from options to [`crate::report::summary::Summary`].
 //! - [`scenario`]: the goose scenario: one event source per user.
@@ -10,6 +11,7 @@
 //! - [`capacity`]: the capacity search, runs of rising load.
 
 pub mod capacity;
+pub mod command;
 pub mod embedded;
 mod monitor;
 pub mod options;

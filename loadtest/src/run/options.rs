@@ -42,7 +42,7 @@ pub struct Options {
     pub goose: GooseConfiguration,
     /// Pass/fail thresholds.
     #[command(flatten)]
-    pub gate: crate::report::gate::GateOptions,
+    pub gate: crate::report::thresholds::GateOptions,
 }
 
 impl Options {
