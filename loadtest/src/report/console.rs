@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use sse_digits::telemetry::names::EVENT_LATENESS;
+
 use crate::measure::storm::Peaks;
 use crate::probe::server_lateness::{ServerLateness, ON_TIME_MS};
 use crate::report::summary::{Percentiles, ProcessUsage, Summary};
@@ -272,7 +274,7 @@ fn server_lateness_line(out: &mut String, server: &ServerLateness) {
         .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}%"));
     let _ = writeln!(
         out,
-        "  {:<15} p50 {} | p99 {} | within {:.0} ms {within} | of {} events with every stream open (its sse_event_lateness_seconds)",
+        "  {:<15} p50 {} | p99 {} | within {:.0} ms {within} | of {} events with every stream open (its {EVENT_LATENESS})",
         "server's own",
         at_most(server.p50_at_most_ms),
         at_most(server.p99_at_most_ms),
@@ -326,7 +328,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            "  server's own    p50 <= 1 ms | p99 past the last bucket | within 20 ms 97.2% | of 1,234,567 events with every stream open (its sse_event_lateness_seconds)\n"
+            format!("  server's own    p50 <= 1 ms | p99 past the last bucket | within 20 ms 97.2% | of 1,234,567 events with every stream open (its {EVENT_LATENESS})\n")
         );
     }
 }

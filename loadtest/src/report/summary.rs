@@ -206,7 +206,8 @@ pub struct Summary {
     /// Most streams open at once (sampled every second).
     pub peak_open_streams: i64,
     /// How late the server itself sent events while every stream was open, from its
-    /// `sse_event_lateness_seconds` histogram; `None` for a server without it.
+    /// [`EVENT_LATENESS`](sse_digits::telemetry::names::EVENT_LATENESS) histogram; `None`
+    /// for a server without it.
     pub server_lateness: Option<ServerLateness>,
     /// The server after the run: open streams and memory against its level before
     /// (embedded, or an external server with `/metrics`).
