@@ -257,6 +257,29 @@ async fn a_reconnection_resumed_at_the_wrong_id_is_caught() {
     assert_eq!(c.lost, 0);
 }
 
+/// A chunked stream that stops inside its second chunk broke: each transport reports a
+/// read error named by its cause, and the event source reconnects.
+#[tokio::test]
+async fn a_stream_cut_short_is_a_read_error_named_by_its_cause() {
+    let addr = faulty_server(|_| Answer {
+        bytes: "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                transfer-encoding: chunked\r\n\r\n\
+                f\r\nid: 1\ndata: 1\n\n\r\n10\r\nid: 2\nda"
+            .into(),
+        hold: false,
+    })
+    .await;
+    for transport in [Transport::Hyper, Transport::Raw] {
+        let (end, c) = one_source_with(transport, addr, quick_retry(), 1).await;
+        assert_eq!(end, End::Stopped, "{transport:?}");
+        assert!(c.read_errors >= 1, "{transport:?}: {c:?}");
+        assert!(c.reconnects >= 1, "{transport:?}: {c:?}");
+        let causes: Vec<&str> = c.read_error_kinds.keys().map(String::as_str).collect();
+        assert_eq!(causes, ["io: unexpected end of file"], "{transport:?}");
+        assert_eq!(c.read_error_kinds.values().sum::<u64>(), c.read_errors);
+    }
+}
+
 #[tokio::test]
 async fn a_silent_stream_is_a_stall() {
     let addr = faulty_server(|_| {

@@ -15,7 +15,7 @@ use reqwest::Url;
 use sse_digits::sse::{MessageEvent, Parser};
 
 use crate::client::stop::Stop;
-use crate::client::transport::{Body, Connector, Failure};
+use crate::client::transport::{Body, Connector, Failure, ReadError};
 
 /// How an event source behaves where a browser leaves a choice.
 #[derive(Debug, Clone)]
@@ -43,14 +43,14 @@ impl Default for ClientOptions {
 }
 
 /// How an open stream ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Closed {
     /// The server ended the body before `bye` (a planned close, a restart, `max_secs`).
     ServerEnded,
     /// We closed it after `drop_after` events.
     Dropped,
-    /// The body broke with an error.
-    ReadError,
+    /// The body broke, for this reason.
+    ReadError(ReadError),
     /// No byte arrived within the idle timeout.
     IdleTimeout,
     /// The `bye` event arrived: the stream is complete.
@@ -87,7 +87,7 @@ pub trait Recorder {
     fn event(&mut self, _event: MessageEvent<'_>, _at: Instant) {}
     /// A stream ended; `keepalives` comments arrived on it; `retry_hint` is the `retry:`
     /// value this connection sent, if it sent one.
-    fn closed(&mut self, _at: Instant, _how: Closed, _keepalives: u64, _retry_hint: Option<u64>) {}
+    fn closed(&mut self, _at: Instant, _how: &Closed, _keepalives: u64, _retry_hint: Option<u64>) {}
     /// The reconnection wait is over: `planned` was the delay, `actual` what passed.
     fn waited(&mut self, _planned: Duration, _actual: Duration) {}
     /// The event source stopped for good.
@@ -241,7 +241,7 @@ impl EventSource {
                         }
                     }
                     Ok(None) => break Closed::ServerEnded,
-                    Err(_) => break Closed::ReadError,
+                    Err(error) => break Closed::ReadError(error),
                 },
                 () = &mut timer => {
                     if stop.is_over() {
@@ -260,11 +260,11 @@ impl EventSource {
         let retry_hint = (self.parser.retry_fields_seen() > retry_fields_before)
             .then(|| self.parser.retry_ms())
             .flatten();
-        recorder.closed(Instant::now(), how, keepalives, retry_hint);
+        recorder.closed(Instant::now(), &how, keepalives, retry_hint);
         match how {
             Closed::Bye => Next::End(End::Bye),
             Closed::Stopped => Next::End(End::Stopped),
-            Closed::ServerEnded | Closed::Dropped | Closed::ReadError | Closed::IdleTimeout => {
+            Closed::ServerEnded | Closed::Dropped | Closed::ReadError(_) | Closed::IdleTimeout => {
                 Next::Reconnect
             }
         }

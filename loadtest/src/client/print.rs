@@ -66,12 +66,12 @@ impl Recorder for Printer {
         }
     }
 
-    fn closed(&mut self, _at: Instant, how: Closed, _keepalives: u64, retry_hint: Option<u64>) {
+    fn closed(&mut self, _at: Instant, how: &Closed, _keepalives: u64, retry_hint: Option<u64>) {
         let why = match how {
-            Closed::ServerEnded => "stream ended by the server",
-            Closed::Dropped => "dropped by us (--drop-after)",
-            Closed::ReadError => "stream broken",
-            Closed::IdleTimeout => "no data within the idle timeout",
+            Closed::ServerEnded => "stream ended by the server".to_owned(),
+            Closed::Dropped => "dropped by us (--drop-after)".to_owned(),
+            Closed::ReadError(error) => format!("stream broken: {error}"),
+            Closed::IdleTimeout => "no data within the idle timeout".to_owned(),
             Closed::Bye | Closed::Stopped => return,
         };
         let delay = retry_hint.map_or(self.default_retry, Duration::from_millis);

@@ -1,12 +1,14 @@
-//! Everything a run counts, per cause: one `u64` per figure, plus the failures by status
-//! code and by description. Adding is field-wise, so shards merge in any order.
+//! Everything a run counts, per cause: one `u64` per figure, plus failures by status code
+//! and by description. Adding is field-wise, so shards merge in any order.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// Distinct "other" error descriptions kept; the rest are counted under one key.
+/// Distinct error descriptions kept per map; the rest are counted under one key.
 const MAX_ERROR_KINDS: usize = 32;
+/// The key that counts the descriptions past [`MAX_ERROR_KINDS`].
+const OTHER_KINDS: &str = "(other kinds)";
 
 /// Declares the counter struct, documenting each field once, with a field-wise `add`.
 macro_rules! counters {
@@ -19,6 +21,8 @@ macro_rules! counters {
             pub status_codes: BTreeMap<u16, u64>,
             /// Transport errors other than refused and timeout, by description.
             pub other_errors: BTreeMap<String, u64>,
+            /// Read errors of open streams, by description.
+            pub read_error_kinds: BTreeMap<String, u64>,
         }
 
         impl Counters {
@@ -29,7 +33,10 @@ macro_rules! counters {
                     *self.status_codes.entry(*code).or_default() += n;
                 }
                 for (kind, n) in &other.other_errors {
-                    self.count_error_n(kind, *n);
+                    count_kind(&mut self.other_errors, kind, *n);
+                }
+                for (kind, n) in &other.read_error_kinds {
+                    count_kind(&mut self.read_error_kinds, kind, *n);
                 }
             }
         }
@@ -111,20 +118,25 @@ impl Counters {
 
     /// Counts one transport error by description, keeping the map small.
     pub fn count_error(&mut self, kind: &str) {
-        self.count_error_n(kind, 1);
+        count_kind(&mut self.other_errors, kind, 1);
     }
 
-    fn count_error_n(&mut self, kind: &str, n: u64) {
-        if let Some(count) = self.other_errors.get_mut(kind) {
-            *count += n;
-        } else if self.other_errors.len() < MAX_ERROR_KINDS {
-            self.other_errors.insert(kind.to_owned(), n);
-        } else {
-            *self
-                .other_errors
-                .entry("(other kinds)".to_owned())
-                .or_default() += n;
-        }
+    /// Counts one read error by description, keeping the map small.
+    pub fn count_read_error(&mut self, kind: &str) {
+        count_kind(&mut self.read_error_kinds, kind, 1);
+    }
+}
+
+/// Adds `n` to `kind` in `map`, or to [`OTHER_KINDS`] once the map holds
+/// [`MAX_ERROR_KINDS`] others: a server that fails in new ways every time must not grow it
+/// without bound.
+fn count_kind(map: &mut BTreeMap<String, u64>, kind: &str, n: u64) {
+    if let Some(count) = map.get_mut(kind) {
+        *count += n;
+    } else if map.len() < MAX_ERROR_KINDS {
+        map.insert(kind.to_owned(), n);
+    } else {
+        *map.entry(OTHER_KINDS.to_owned()).or_default() += n;
     }
 }
 

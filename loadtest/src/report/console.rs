@@ -162,7 +162,7 @@ pub fn render(s: &Summary) -> String {
     storm_line(&mut out, "opens", &s.storm.opens, s.storm.bin_ms);
     let _ = writeln!(
         out,
-        "  failures        refused {} (+{} during the planned restart) | timeout {} | status {} {:?} | content type {} | other {} {:?} | read errors {} | idle timeouts {}",
+        "  failures        refused {} (+{} during the planned restart) | timeout {} | status {} {:?} | content type {} | other {} {:?} | read errors {} {:?} | idle timeouts {}",
         c.failed_refused,
         c.refused_during_restart,
         c.failed_timeout,
@@ -172,6 +172,7 @@ pub fn render(s: &Summary) -> String {
         c.failed_other,
         c.other_errors,
         c.read_errors,
+        c.read_error_kinds,
         c.idle_timeouts
     );
     let _ = writeln!(

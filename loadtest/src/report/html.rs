@@ -408,6 +408,13 @@ fn counter_table(out: &mut String, s: &Summary) {
             &[by_key(format!("{:?}", c.other_errors))],
         );
     }
+    if !c.read_error_kinds.is_empty() {
+        row(
+            out,
+            "read errors",
+            &[by_key(format!("{:?}", c.read_error_kinds))],
+        );
+    }
     out.push_str("</table>\n");
 }
 
