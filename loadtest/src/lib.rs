@@ -20,6 +20,7 @@
 //!   - [`measure::timeline`], [`measure::storm`], [`measure::outage`]: the run over time,
 //!     connection storms, the planned outages.
 //! - [`report`]: the results as data and text (uses `measure` and `probe`).
+//!   - [`report::counters`]: the one table of counters (label, JSON key, gate key).
 //!   - [`report::summary`]: the serde summary; [`report::console`]: progress line and
 //!     console summary; [`report::files`]: JSON, percentile files, HdrHistogram log.
 //!   - [`report::thresholds`]: the gate's limits; [`report::gate`]: PASS/FAIL.

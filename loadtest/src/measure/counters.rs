@@ -3,18 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 /// Distinct error descriptions kept per map; the rest are counted under one key.
 const MAX_ERROR_KINDS: usize = 32;
 /// The key that counts the descriptions past [`MAX_ERROR_KINDS`].
 const OTHER_KINDS: &str = "(other kinds)";
 
-/// Declares the counter struct, documenting each field once, with a field-wise `add`.
+/// Declares the counter struct, documenting each field once, with a field-wise `add` and
+/// the fields' names.
 macro_rules! counters {
     ($( $(#[doc = $doc:literal])* $name:ident ),* $(,)?) => {
-        /// Everything the run counts; see the README for what each figure means.
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+        /// Everything the run counts; see the README for what each figure means. How each is
+        /// named and shown is [`crate::report::counters::COUNTERS`].
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
         pub struct Counters {
             $( $(#[doc = $doc])* pub $name: u64, )*
             /// Non-200 answers (other than 204), by status code.
@@ -26,6 +26,19 @@ macro_rules! counters {
         }
 
         impl Counters {
+            /// The names of the `u64` fields, in order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// Counters whose `u64` fields hold 1, 2, 3… in order, to tell them apart.
+            #[cfg(test)]
+            pub(crate) fn numbered() -> Self {
+                let mut n = 0;
+                Self {
+                    $( $name: { n += 1; n }, )*
+                    ..Self::default()
+                }
+            }
+
             /// Adds every count of `other` into this one.
             pub fn add(&mut self, other: &Self) {
                 $( self.$name += other.$name; )*
@@ -77,10 +90,10 @@ counters! {
     duplicated,
     /// Skipped ids that arrived after later ones.
     out_of_order,
-    /// Events that arrived before their scheduled time (their connection's first event was late).
-    early,
     /// Events whose id is not a number or whose data does not match the id.
     malformed,
+    /// Events that arrived before their scheduled time (their connection's first event was late).
+    early,
     /// Connections after the first one of an event source.
     reconnects,
     /// Reconnections whose first event was one past the last id seen before.
@@ -99,10 +112,10 @@ counters! {
     closed_by_server,
     /// Of those, connections that sent no `retry:` hint before they ended.
     closed_without_retry_hint,
-    /// Keep-alive comments received.
-    keepalives,
     /// Event sources still streaming when the run ended.
     stopped_at_deadline,
+    /// Keep-alive comments received.
+    keepalives,
 }
 
 impl Counters {

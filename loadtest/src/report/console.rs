@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use sse_digits::telemetry::names::EVENT_LATENESS;
 
+use crate::measure::counters::Counters;
 use crate::measure::storm::Peaks;
 use crate::probe::server_lateness::{ServerLateness, ON_TIME_MS};
+use crate::report::counters::{in_group, Aside, Group};
 use crate::report::summary::{Percentiles, ProcessUsage, Summary};
 
 /// What the progress line shows.
@@ -111,6 +113,43 @@ fn storm_line(out: &mut String, label: &str, p: &Peaks, bin_ms: u64) {
     );
 }
 
+/// The counters of `group` on one line, as [`COUNTERS`](crate::report::counters::COUNTERS)
+/// names and places them: `label value`, an aside in parentheses after the counter it
+/// stands by.
+fn counter_line(out: &mut String, c: &Counters, group: Group) {
+    let mut items: Vec<String> = Vec::new();
+    let mut asides: Vec<String> = Vec::new();
+    let close_asides = |items: &mut Vec<String>, asides: &mut Vec<String>| {
+        if let (Some(item), false) = (items.last_mut(), asides.is_empty()) {
+            let _ = write!(item, " ({})", asides.join(", "));
+            asides.clear();
+        }
+    };
+    for spec in in_group(group) {
+        let value = (spec.get)(c);
+        let value = if spec.separators {
+            thousands(value)
+        } else {
+            value.to_string()
+        };
+        let label = spec.label;
+        match spec.aside {
+            Aside::No => {
+                close_asides(&mut items, &mut asides);
+                let mut item = format!("{label} {value}");
+                if let Some(by_kind) = spec.by_kind {
+                    let _ = write!(item, " {}", by_kind(c));
+                }
+                items.push(item);
+            }
+            Aside::OfThose => asides.push(format!("{label} {value}")),
+            Aside::Besides => asides.push(format!("+{value} {label}")),
+        }
+    }
+    close_asides(&mut items, &mut asides);
+    let _ = writeln!(out, "  {:<16}{}", group.name(), items.join(" | "));
+}
+
 /// The console summary.
 #[must_use]
 pub fn render(s: &Summary) -> String {
@@ -153,51 +192,13 @@ pub fn render(s: &Summary) -> String {
     if let Some(server) = &s.server_lateness {
         server_lateness_line(&mut out, server);
     }
-    let _ = writeln!(
-        out,
-        "\n  connections     attempts {} | opened {} | reconnects {} (resumed ok {}, wrong {})",
-        c.connect_attempts, c.connections_opened, c.reconnects, c.resumed_ok, c.resumed_wrong
-    );
+    out.push('\n');
+    counter_line(&mut out, c, Group::Connections);
     storm_line(&mut out, "attempts", &s.storm.attempts, s.storm.bin_ms);
     storm_line(&mut out, "opens", &s.storm.opens, s.storm.bin_ms);
-    let _ = writeln!(
-        out,
-        "  failures        refused {} (+{} during the planned restart) | timeout {} | status {} {:?} | content type {} | other {} {:?} | read errors {} {:?} | idle timeouts {}",
-        c.failed_refused,
-        c.refused_during_restart,
-        c.failed_timeout,
-        c.failed_status,
-        c.status_codes,
-        c.failed_content_type,
-        c.failed_other,
-        c.other_errors,
-        c.read_errors,
-        c.read_error_kinds,
-        c.idle_timeouts
-    );
-    let _ = writeln!(
-        out,
-        "  events          received {} | expected {} | lost {} | duplicated {} | out of order {} | malformed {} | early {} | stalls {}",
-        thousands(c.events),
-        thousands(c.expected),
-        c.lost,
-        c.duplicated,
-        c.out_of_order,
-        c.malformed,
-        thousands(c.early),
-        c.stalls
-    );
-    let _ = writeln!(
-        out,
-        "  endings         bye {} | 204 {} | dropped by client {} | closed by server {} (no retry hint {}) | streaming at the end {} | keep-alives {}",
-        c.completed_bye,
-        c.ended_no_content,
-        c.dropped_by_client,
-        c.closed_by_server,
-        c.closed_without_retry_hint,
-        c.stopped_at_deadline,
-        c.keepalives
-    );
+    for group in [Group::Failures, Group::Events, Group::Endings] {
+        counter_line(&mut out, c, group);
+    }
     let p = &s.processes;
     let label = if s.embedded {
         "this process"
@@ -330,6 +331,28 @@ mod tests {
         assert_eq!(
             out,
             format!("  server's own    p50 <= 1 ms | p99 past the last bucket | within 20 ms 97.2% | of 1,234,567 events with every stream open (its {EVENT_LATENESS})\n")
+        );
+    }
+
+    #[test]
+    fn each_counter_line_names_its_counters_from_the_table() {
+        let mut c = Counters::numbered();
+        c.events = 1_234_567;
+        c.status_codes.insert(503, 2);
+        c.count_error("io: broken pipe");
+        c.count_read_error("io: unexpected end of file");
+        let mut out = String::new();
+        for group in Group::ALL {
+            counter_line(&mut out, &c, group);
+        }
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            [
+                "  connections     attempts 2 | opened 3 | reconnects 19 (resumed ok 20, wrong 21)",
+                "  failures        refused 4 (+5 during the planned restart) | timeout 6 | status 7 {503: 2} | content type 8 | other 9 {\"io: broken pipe\": 1} | read errors 10 {\"io: unexpected end of file\": 1} | idle timeouts 11",
+                "  events          received 1,234,567 | expected 13 | lost 14 | duplicated 15 | out of order 16 | malformed 17 | early 18 | stalls 22",
+                "  endings         bye 23 | 204 24 | dropped by client 25 | closed by server 26 (no retry hint 27) | streaming at the end 28 | keep-alives 29",
+            ]
         );
     }
 }

@@ -3,74 +3,47 @@
 
 use std::fmt::Write as _;
 
+use crate::report::counters::{Bound, COUNTERS};
 use crate::report::summary::Summary;
 use crate::report::thresholds::Thresholds;
+use Bound::{AtLeast, AtMost};
 
 impl Thresholds {
-    /// Checks every set threshold against `summary`. Correctness limits (lost, duplicated,
-    /// out of order, malformed, wrong resumes) default to 0: a gate that is on never lets
-    /// a lost event through unless told to.
+    /// Checks every set threshold against `summary`. The counters' thresholds are those of
+    /// [`COUNTERS`]; its correctness limits (lost, duplicated, out of order, malformed, wrong
+    /// resumes) and the server's streams after the run default to 0: a gate that is on never
+    /// lets a lost event through unless told to.
     #[must_use]
     pub fn check(&self, summary: &Summary) -> Verdict {
         let c = &summary.counters;
         let l = &summary.latencies;
         let mut checks = Vec::new();
-        let mut at_least = |name: &str, limit: Option<u64>, measured: u64| {
-            if let Some(limit) = limit {
-                checks.push(Check::new(
-                    name,
-                    format!(">= {limit}"),
-                    measured.to_string(),
-                    measured >= limit,
-                ));
-            }
-        };
-        at_least(
+        let peak = u64::try_from(summary.peak_open_streams).unwrap_or(0);
+        checks.extend(count_check(
             "connections held",
+            AtLeast,
             self.min_connections,
-            u64::try_from(summary.peak_open_streams).unwrap_or(0),
-        );
-        at_least("events received", self.min_events, c.events);
-        at_least("reconnects", self.min_reconnects, c.reconnects);
-        let mut at_most = |name: &str, limit: Option<u64>, measured: u64| {
-            if let Some(limit) = limit {
-                checks.push(Check::new(
-                    name,
-                    format!("<= {limit}"),
-                    measured.to_string(),
-                    measured <= limit,
-                ));
+            peak,
+        ));
+        // Floors first, then ceilings, each in the table's order.
+        for bound in [AtLeast, AtMost] {
+            for (spec, gate) in COUNTERS
+                .iter()
+                .filter_map(|spec| Some((spec, spec.gate.as_ref()?)))
+                .filter(|(_, gate)| gate.bound == bound)
+            {
+                let limit = (gate.limit)(self).or(gate.default);
+                checks.extend(count_check(gate.check, bound, limit, (spec.get)(c)));
             }
-        };
-        at_most("lost events", self.max_lost.or(Some(0)), c.lost);
-        at_most(
-            "duplicated events",
-            self.max_duplicated.or(Some(0)),
-            c.duplicated,
-        );
-        at_most(
-            "out-of-order events",
-            self.max_out_of_order.or(Some(0)),
-            c.out_of_order,
-        );
-        at_most(
-            "malformed events",
-            self.max_malformed.or(Some(0)),
-            c.malformed,
-        );
-        at_most(
-            "wrong resumes",
-            self.max_resumed_wrong.or(Some(0)),
-            c.resumed_wrong,
-        );
-        at_most("stalls", self.max_stalls, c.stalls);
+        }
         let after = summary.server_after.as_ref();
         if let Some(open) = after.and_then(|a| a.streams_open) {
-            at_most(
+            checks.extend(count_check(
                 "server streams open after the run",
+                AtMost,
                 self.max_streams_after.or(Some(0)),
                 u64::try_from(open).unwrap_or(u64::MAX),
-            );
+            ));
         }
         let mut ms_at_most = |name: &str, limit: Option<f64>, measured: f64| {
             if let Some(limit) = limit {
@@ -131,6 +104,16 @@ impl Thresholds {
         }
         Verdict { checks }
     }
+}
+
+/// The check of a count against `limit`, when there is one.
+fn count_check(name: &str, bound: Bound, limit: Option<u64>, measured: u64) -> Option<Check> {
+    let limit = limit?;
+    let (threshold, passed) = match bound {
+        AtLeast => (format!(">= {limit}"), measured >= limit),
+        AtMost => (format!("<= {limit}"), measured <= limit),
+    };
+    Some(Check::new(name, threshold, measured.to_string(), passed))
 }
 
 /// Failed attempts and broken streams over attempts (0 when nothing was attempted).

@@ -2,6 +2,7 @@
 //! judged. Reads what `measure` and `probe` produced; runs nothing.
 //!
 //! - [`summary`]: the result of a run as one serde value (the JSON summary).
+//! - [`counters`]: the one table of counters: label, JSON key, gate key.
 //! - [`console`]: the progress line and the console summary.
 //! - [`files`]: the JSON summary, percentile distributions and the HdrHistogram log.
 //! - [`thresholds`]: the gate's limits, from a TOML file and `--gate-*` flags.
@@ -10,6 +11,7 @@
 //! - [`plots`]: that page's SVG plots.
 
 pub mod console;
+pub mod counters;
 pub mod files;
 pub mod gate;
 pub mod html;
