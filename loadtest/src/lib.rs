@@ -30,7 +30,7 @@
 //!   - [`run::options`], [`run::runner`], [`run::scenario`], [`run::embedded`]: the
 //!     command line, one run, the goose scenario, the server in this process.
 //!   - `run::monitor` (private): the killswitch, peaks, timeline and progress line.
-//!   - [`run::capacity`]: the capacity search.
+//!   - [`run::capacity`]: the capacity search; [`run::search`]: its decisions, pure.
 
 pub mod client;
 pub mod measure;

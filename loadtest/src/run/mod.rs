@@ -8,7 +8,8 @@
 //! - `monitor`: the killswitch, the peaks, the timeline and the progress line while the
 //!   run goes.
 //! - [`embedded`]: the server started inside this process (and restarted mid-run).
-//! - [`capacity`]: the capacity search, runs of rising load.
+//! - [`capacity`]: the capacity search, runs of rising load; [`search`]: its decisions,
+//!   pure.
 
 pub mod capacity;
 pub mod command;
@@ -17,6 +18,7 @@ mod monitor;
 pub mod options;
 pub mod runner;
 pub mod scenario;
+pub mod search;
 
 pub use options::Options;
 pub use runner::run;
