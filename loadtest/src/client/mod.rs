@@ -20,4 +20,4 @@ pub mod transport;
 pub use event_source::{ClientOptions, Closed, End, EventSource, Recorder};
 pub use pool::{ClientPool, PoolOptions};
 pub use stop::Stop;
-pub use transport::{Connector, Failure, Transport};
+pub use transport::{Connector, Failure, ReadError, Transport};

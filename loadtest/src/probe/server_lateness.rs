@@ -85,8 +85,8 @@ impl Buckets {
     }
 }
 
-/// The bound the summary reports the share of on-time events against: the lateness
-/// target.
+/// The bound the summary reports the share of on-time events against: the lateness the
+/// server is meant to stay within.
 pub const ON_TIME_MS: f64 = 20.0;
 
 /// How late the server sent the events of the steady window, by its own clock.

@@ -204,7 +204,7 @@ fn summary_section(out: &mut String, s: &Summary) {
     out.push_str("</section>\n");
 }
 
-/// The busiest windows of connection attempts and opens (see `storm.rs`).
+/// The busiest windows of connection attempts and opens (see [`crate::measure::storm`]).
 fn storm_table(out: &mut String, s: &Summary) {
     let _ = writeln!(
         out,

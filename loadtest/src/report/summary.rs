@@ -1,5 +1,6 @@
 //! The result of a run: counters, histogram percentiles and process figures, as one serde
-//! value (the JSON summary, and what the gate of a later issue reads).
+//! value (the JSON summary, and what the gate checks). The counters' keys are those of
+//! [`crate::report::counters::COUNTERS`].
 
 use std::time::Duration;
 
