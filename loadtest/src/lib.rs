@@ -1,51 +1,42 @@
 //! Load test for `sse-digits`: thousands of browser-like EventSource connections held by
-//! goose users, with lateness, reconnection and loss measured exactly.
+//! goose users, with lateness, reconnection and loss measured exactly. Each folder depends
+//! only on those above it in this list.
 //!
-//! - [`options`]: our flags beside goose's flattened `GooseConfiguration`.
-//! - [`client`]: one EventSource (connect, parse, reconnect with `Last-Event-ID`, the
-//!   204 / status / content-type rules, the deadline), reporting to a [`client::Recorder`];
-//!   used by every goose user and by the `sse-client` binary.
-//! - [`stop`]: the run's deadline and cancel; [`pool`]: the shared HTTP clients.
-//! - [`schedule`]: pure bookkeeping of ids (lost, duplicated, out of order) and lateness
-//!   against the drift-free schedule, and stalls.
-//! - [`recorder`]: the load test's recorder, from client reports to counters and samples.
-//! - [`metrics`]: HdrHistograms and counters in per-thread shards, merged at the end.
-//! - [`scenario`]: the goose scenario around the client.
-//! - [`embedded`]: the server started inside this process (and restarted mid-run).
-//! - [`procstat`]: RSS and CPU from `/proc`, the open-files limit and budget.
-//! - [`server_lateness`]: the server's own lateness histogram from its `/metrics`, over the
-//!   window with every stream open.
-//! - [`runner`]: one run from options to [`Summary`]; [`capacity`]: the capacity search.
-//! - [`summary`] and [`report`]: the results as data, console text and files;
-//!   [`timeline`]: the live figures sampled over the run; [`html_report`] with [`plots`]:
-//!   the `--report-dir` page with its SVG plots.
+//! - [`client`]: one EventSource, knowing no goose (all that `sse-client` needs).
+//!   - [`client::event_source`]: connect, parse, reconnect, report to a [`client::Recorder`].
+//!   - [`client::transport`]: hyper or the raw client; why an attempt failed.
+//!   - [`client::raw_http`]: the minimal HTTP/1.1 GET.
+//!   - [`client::pool`]: the shared HTTP clients; [`client::stop`]: deadline and cancel.
+//!   - [`client::print`]: a recorder that prints each happening (for `sse-client`).
+//! - [`probe`]: readings from outside the load test (standalone).
+//!   - [`probe::procstat`]: RSS and CPU from `/proc`, the open-files limit and budget.
+//!   - [`probe::aftermath`]: the server's streams and memory after the run, from `/metrics`.
+//!   - [`probe::server_lateness`]: the server's own lateness histogram from `/metrics`.
+//! - [`measure`]: from client reports to figures (uses `client`'s types).
+//!   - [`measure::schedule`]: pure id and lateness bookkeeping, stalls.
+//!   - [`measure::recorder`]: the load test's recorder, into counters and samples.
+//!   - [`measure::counters`]: everything a run counts, by cause.
+//!   - [`measure::metrics`]: per-thread histograms and counters, merged; live figures.
+//!   - [`measure::timeline`], [`measure::storm`], [`measure::outage`]: the run over time,
+//!     connection storms, the planned outages.
+//! - [`report`]: the results as data and text (uses `measure` and `probe`).
+//!   - [`report::counters`]: the one table of counters (label, JSON key, gate key).
+//!   - [`report::summary`]: the serde summary; [`report::console`]: progress line and
+//!     console summary; [`report::files`]: JSON, percentile files, HdrHistogram log.
+//!   - [`report::thresholds`]: the gate's limits; [`report::gate`]: PASS/FAIL.
+//!   - [`report::html`] with [`report::plots`]: the `--report-dir` page.
+//! - [`run`](mod@run): options, goose and the run itself (uses everything).
+//!   - [`run::command`]: what the `loadtest` binary does with its options.
+//!   - [`run::options`], [`run::runner`], [`run::scenario`], [`run::embedded`]: the
+//!     command line, one run, the goose scenario, the server in this process.
+//!   - `run::monitor` (private): the killswitch, peaks, timeline and progress line.
+//!   - [`run::capacity`]: the capacity search; [`run::search`]: its decisions, pure.
 
-pub mod aftermath;
-pub mod capacity;
 pub mod client;
-pub mod embedded;
-pub mod gate;
-pub mod html_report;
-pub mod metrics;
-mod monitor;
-pub mod options;
-pub mod outage;
-pub mod plots;
-pub mod pool;
-pub mod procstat;
-pub mod raw;
-pub mod recorder;
+pub mod measure;
+pub mod probe;
 pub mod report;
-pub mod runner;
-pub mod scenario;
-pub mod schedule;
-pub mod server_lateness;
-pub mod stop;
-pub mod storm;
-pub mod summary;
-pub mod timeline;
-pub mod transport;
+pub mod run;
 
-pub use options::Options;
-pub use runner::run;
-pub use summary::Summary;
+pub use report::summary::Summary;
+pub use run::{run, Options};

@@ -4,14 +4,15 @@
 //! Every run is bounded by its own deadline.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser as _;
-use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop};
-use loadtest::metrics::{Counters, Metrics};
-use loadtest::recorder::UserRecorder;
-use loadtest::transport::Transport;
+use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop, Transport};
+use loadtest::measure::counters::Counters;
+use loadtest::measure::metrics::Metrics;
+use loadtest::measure::recorder::UserRecorder;
 use loadtest::{run, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -128,12 +129,25 @@ async fn load_test(addr: SocketAddr, extra: &[&str]) -> loadtest::Summary {
     run(Options::try_parse_from(args).unwrap()).await.unwrap()
 }
 
-/// Runs one event source (no goose) against `addr` for at most `secs`, once through each
+/// When a test's event source stops.
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// After this many seconds: for what only the deadline ends (a stream held open).
+    Secs(u64),
+    /// Once this many attempts have failed or streams broken, however long that takes on a
+    /// busy machine, within [`GENEROUS`].
+    Errors(u64),
+}
+
+/// The deadline of a test that waits for a condition rather than a time.
+const GENEROUS: Duration = Duration::from_secs(30);
+
+/// Runs one event source (no goose) against `addr` until `until`, once through each
 /// transport at the same time; both must see the same thing. Returns hyper's result.
-async fn one_source(addr: SocketAddr, options: ClientOptions, secs: u64) -> (End, Counters) {
+async fn one_source(addr: SocketAddr, options: ClientOptions, until: Until) -> (End, Counters) {
     let (hyper, raw) = tokio::join!(
-        one_source_with(Transport::Hyper, addr, options.clone(), secs),
-        one_source_with(Transport::Raw, addr, options, secs)
+        one_source_with(Transport::Hyper, addr, options.clone(), until),
+        one_source_with(Transport::Raw, addr, options, until)
     );
     assert_eq!(hyper.0, raw.0, "how the event source ended");
     let judged = |c: &Counters| {
@@ -163,10 +177,27 @@ async fn one_source_with(
     transport: Transport,
     addr: SocketAddr,
     options: ClientOptions,
-    secs: u64,
+    until: Until,
 ) -> (End, Counters) {
     let metrics = Metrics::new();
-    let stop = Stop::at(Instant::now() + Duration::from_secs(secs));
+    let deadline = match until {
+        Until::Secs(secs) => Duration::from_secs(secs),
+        Until::Errors(_) => GENEROUS,
+    };
+    let stop = Arc::new(Stop::at(Instant::now() + deadline));
+    // Errors are counted live as they happen; a cancel ends the retry wait at once.
+    let watcher = match until {
+        Until::Secs(_) => None,
+        Until::Errors(errors) => Some(tokio::spawn({
+            let (metrics, stop) = (Arc::clone(&metrics), Arc::clone(&stop));
+            async move {
+                while metrics.live.errors.load(Ordering::Relaxed) < errors {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                stop.cancel();
+            }
+        })),
+    };
     let pool = ClientPool::new(&PoolOptions {
         clients: 1,
         source_addrs: Vec::new(),
@@ -183,6 +214,9 @@ async fn one_source_with(
     );
     let mut source = EventSource::new(pool.pick(0).clone(), url, options);
     let end = source.run(&mut recorder, &stop).await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     recorder.finish();
     (end, metrics.merged().1)
 }
@@ -236,7 +270,7 @@ async fn the_load_test_counts_streams_that_end_without_a_retry_hint() {
 #[tokio::test]
 async fn an_id_that_arrives_late_is_out_of_order_not_lost() {
     let addr = ids_server(&[1, 3, 2, 4]).await;
-    let (end, c) = one_source(addr, quick_retry(), 1).await;
+    let (end, c) = one_source(addr, quick_retry(), Until::Secs(1)).await;
     assert_eq!(end, End::Stopped);
     assert_eq!((c.events, c.expected), (4, 4));
     assert_eq!((c.out_of_order, c.lost, c.duplicated), (1, 0, 0));
@@ -250,11 +284,34 @@ async fn a_reconnection_resumed_at_the_wrong_id_is_caught() {
         Some(_) => sse(&events(&[2, 3, 4]), true),
     })
     .await;
-    let (_, c) = one_source(addr, quick_retry(), 2).await;
+    let (_, c) = one_source(addr, quick_retry(), Until::Secs(2)).await;
     assert_eq!(c.reconnects, 1);
     assert_eq!((c.resumed_ok, c.resumed_wrong), (0, 1));
     assert_eq!(c.duplicated, 2);
     assert_eq!(c.lost, 0);
+}
+
+/// A chunked stream that stops inside its second chunk broke: each transport reports a
+/// read error named by its cause, and the event source reconnects.
+#[tokio::test]
+async fn a_stream_cut_short_is_a_read_error_named_by_its_cause() {
+    let addr = faulty_server(|_| Answer {
+        bytes: "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                transfer-encoding: chunked\r\n\r\n\
+                f\r\nid: 1\ndata: 1\n\n\r\n10\r\nid: 2\nda"
+            .into(),
+        hold: false,
+    })
+    .await;
+    for transport in [Transport::Hyper, Transport::Raw] {
+        let (end, c) = one_source_with(transport, addr, quick_retry(), Until::Errors(2)).await;
+        assert_eq!(end, End::Stopped, "{transport:?}");
+        assert!(c.read_errors >= 2, "{transport:?}: {c:?}");
+        assert!(c.reconnects >= 1, "{transport:?}: {c:?}");
+        let causes: Vec<&str> = c.read_error_kinds.keys().map(String::as_str).collect();
+        assert_eq!(causes, ["io: unexpected end of file"], "{transport:?}");
+        assert_eq!(c.read_error_kinds.values().sum::<u64>(), c.read_errors);
+    }
 }
 
 #[tokio::test]
@@ -264,7 +321,7 @@ async fn a_silent_stream_is_a_stall() {
         sse(&format!("retry: 100\n\n{}", events(&[1])), true)
     })
     .await;
-    let (_, c) = one_source(addr, quick_retry(), 2).await;
+    let (_, c) = one_source(addr, quick_retry(), Until::Secs(2)).await;
     assert_eq!(c.events, 1);
     assert_eq!(c.stalls, 1);
 }
@@ -277,7 +334,7 @@ async fn a_wrong_content_type_ends_the_event_source() {
         hold: false,
     })
     .await;
-    let (end, c) = one_source(addr, quick_retry(), 2).await;
+    let (end, c) = one_source(addr, quick_retry(), Until::Secs(2)).await;
     assert_eq!(end, End::ContentType("text/plain".into()));
     assert_eq!(
         (c.failed_content_type, c.connect_attempts, c.events),
@@ -293,21 +350,21 @@ async fn an_error_status_ends_the_event_source_and_is_counted_by_code() {
         hold: false,
     })
     .await;
-    let (end, c) = one_source(addr, quick_retry(), 2).await;
+    let (end, c) = one_source(addr, quick_retry(), Until::Secs(2)).await;
     assert_eq!(end, End::Status(503));
     assert_eq!(c.status_codes.get(&503), Some(&1));
     assert_eq!(c.connect_attempts, 1);
 }
 
 #[tokio::test]
-async fn a_refused_connection_is_retried_until_the_deadline() {
+async fn a_refused_connection_is_retried_until_stopped() {
     // Bind and drop: nothing listens on this port any more.
     let addr = TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap()
         .local_addr()
         .unwrap();
-    let (end, c) = one_source(addr, quick_retry(), 1).await;
+    let (end, c) = one_source(addr, quick_retry(), Until::Errors(3)).await;
     assert_eq!(end, End::Stopped);
     assert!(c.failed_refused >= 3, "{c:?}");
     assert_eq!(c.failed_refused, c.connect_attempts);

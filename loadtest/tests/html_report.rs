@@ -6,7 +6,8 @@ mod common;
 use std::path::Path;
 
 use clap::Parser as _;
-use loadtest::{html_report, report, run, Options};
+use loadtest::report::{files, html};
+use loadtest::{run, Options};
 use scraper::{Html, Selector};
 use serde_json::Value;
 
@@ -36,11 +37,11 @@ async fn run_with_report(dir: &Path) -> (String, Value) {
         .resolve()
         .unwrap()
         .expect("a gate flag was given");
-    html_report::prepare(&mut options).unwrap();
+    options.prepare_report_dir().unwrap();
     let summary = run(options.clone()).await.unwrap();
-    report::write_json(&summary, &json_path).unwrap();
+    files::write_json(&summary, &json_path).unwrap();
     let verdict = thresholds.check(&summary);
-    html_report::write(
+    html::write(
         &report_dir,
         &summary,
         Some((&verdict, "thresholds from flags")),
@@ -48,10 +49,10 @@ async fn run_with_report(dir: &Path) -> (String, Value) {
     )
     .unwrap();
     assert!(
-        report_dir.join(html_report::GOOSE_REPORT).is_file(),
+        report_dir.join(html::GOOSE_REPORT).is_file(),
         "goose's report is written beside the page"
     );
-    let page = std::fs::read_to_string(report_dir.join(html_report::INDEX)).unwrap();
+    let page = std::fs::read_to_string(report_dir.join(html::INDEX)).unwrap();
     let json = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     (page, json)
 }
@@ -107,7 +108,7 @@ async fn the_report_is_self_contained_html_whose_figures_match_the_json_summary(
         .filter_map(|a| a.value().attr("href"))
         .map(str::to_owned)
         .collect();
-    assert_eq!(goose, [html_report::GOOSE_REPORT]);
+    assert_eq!(goose, [html::GOOSE_REPORT]);
 
     // Every figure of the summary tables is the JSON summary's, as printed.
     let cells = select(&doc, "td[data-key]");

@@ -1,24 +1,14 @@
 //! `sse-client URL`: one EventSource (the load test's client) that prints what happens, as
-//! the classic Node `eventsource` example does:
-//!
-//! ```text
-//! Event: open
-//! Event: message, data: 1
-//! Event: error (stream ended by the server; reconnecting in 3000 ms)
-//! Event: open
-//! Event: bye, data: bye-bye
-//! ```
+//! the classic Node `eventsource` example does (see [`loadtest::client::print`]).
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
-use loadtest::client::{
-    ClientOptions, ClientPool, Closed, End, EventSource, Failure, PoolOptions, Recorder, Stop,
-};
+use loadtest::client::print::Printer;
+use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop, Transport};
 use reqwest::Url;
-use sse_digits::sse::MessageEvent;
 
 /// Connect to an SSE stream like a browser's EventSource and print its events.
 #[derive(Debug, Parser)]
@@ -39,63 +29,8 @@ struct Args {
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
     /// The HTTP client: hyper (through reqwest) or the load test's minimal HTTP/1.1 GET.
-    #[arg(long, value_enum, default_value_t = loadtest::transport::Transport::Hyper)]
-    transport: loadtest::transport::Transport,
-}
-
-/// Prints each happening on one line.
-struct Printer {
-    /// Events printed.
-    events: u64,
-    /// Exit after this many.
-    max_events: Option<u64>,
-    /// Cancelled once `max_events` is reached.
-    stop: Arc<Stop>,
-    /// The delay used until the server sends a hint.
-    default_retry: Duration,
-}
-
-impl Recorder for Printer {
-    fn opened(&mut self, _at: Instant, _time_to_open: Duration) {
-        println!("Event: open");
-    }
-
-    fn open_failed(&mut self, _at: Instant, _elapsed: Duration, failure: &Failure) {
-        if failure.reconnects() {
-            println!("Event: error ({failure}; reconnecting)");
-        } else {
-            println!("Event: error ({failure}; closed)");
-        }
-    }
-
-    fn event(&mut self, event: MessageEvent<'_>, _at: Instant) {
-        println!("Event: {}, data: {}", event.event_type, event.data);
-        self.events += 1;
-        if self.max_events.is_some_and(|max| self.events >= max) {
-            self.stop.cancel();
-        }
-    }
-
-    fn closed(&mut self, _at: Instant, how: Closed, _keepalives: u64, retry_hint: Option<u64>) {
-        let why = match how {
-            Closed::ServerEnded => "stream ended by the server",
-            Closed::Dropped => "dropped by us (--drop-after)",
-            Closed::ReadError => "stream broken",
-            Closed::IdleTimeout => "no data within the idle timeout",
-            Closed::Bye | Closed::Stopped => return,
-        };
-        let delay = retry_hint.map_or(self.default_retry, Duration::from_millis);
-        println!(
-            "Event: error ({why}; reconnecting in {} ms)",
-            delay.as_millis()
-        );
-    }
-
-    fn finished(&mut self, end: &End) {
-        if *end == End::NoContent {
-            println!("Event: error (204 No Content; closed)");
-        }
-    }
+    #[arg(long, value_enum, default_value_t = Transport::Hyper)]
+    transport: Transport,
 }
 
 #[tokio::main]
@@ -119,12 +54,7 @@ async fn main() -> ExitCode {
         ..ClientOptions::default()
     };
     let stop = Arc::new(Stop::never());
-    let mut printer = Printer {
-        events: 0,
-        max_events: args.max_events,
-        stop: Arc::clone(&stop),
-        default_retry: options.default_retry,
-    };
+    let mut printer = Printer::new(args.max_events, Arc::clone(&stop), options.default_retry);
     let mut source = EventSource::new(pool.pick(0).clone(), args.url, options);
     if let Some(id) = &args.last_event_id {
         source.resume_from(id);

@@ -35,8 +35,11 @@ impl Outages {
             .any(|&(down, up)| refused_at >= down && up.is_none_or(|up| attempt_started <= up))
     }
 
+    /// The windows, even if a thread panicked while holding them: they stay meaningful.
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Instant, Option<Instant>)>> {
-        crate::metrics::lock(&self.windows)
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::aftermath;
 use crate::client::Stop;
-use crate::metrics::Metrics;
-use crate::procstat;
-use crate::report::Progress;
-use crate::server_lateness::{Buckets, ServerLateness};
-use crate::timeline::{Sample, Timeline};
+use crate::measure::metrics::Metrics;
+use crate::measure::timeline::{Sample, Timeline};
+use crate::probe::aftermath;
+use crate::probe::procstat;
+use crate::probe::server_lateness::{Buckets, ServerLateness};
+use crate::report::console::Progress;
 
 /// How often the monitor checks the killswitch and the open-stream count.
 const MONITOR_TICK: Duration = Duration::from_millis(200);

@@ -14,10 +14,8 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use sse_digits::sse::{MessageEvent, Parser};
 
-use crate::transport::{Body, Connector};
-
-pub use crate::pool::{ClientPool, PoolOptions};
-pub use crate::stop::Stop;
+use crate::client::stop::Stop;
+use crate::client::transport::{Body, Connector, Failure, ReadError};
 
 /// How an event source behaves where a browser leaves a choice.
 #[derive(Debug, Clone)]
@@ -44,51 +42,15 @@ impl Default for ClientOptions {
     }
 }
 
-/// Why a connection attempt did not open a stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Nothing listens there (the server is down or restarting).
-    Refused,
-    /// No connection, or no response headers, in time.
-    Timeout,
-    /// A status other than 200 and 204: the event source gives up.
-    Status(u16),
-    /// A 200 whose content type is not `text/event-stream`: the event source gives up.
-    ContentType(String),
-    /// Any other transport error, described.
-    Other(String),
-}
-
-impl Failure {
-    /// True when a browser reconnects after this failure (a network error), false when it
-    /// closes the event source for good.
-    #[must_use]
-    pub fn reconnects(&self) -> bool {
-        matches!(self, Self::Refused | Self::Timeout | Self::Other(_))
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Refused => f.write_str("connection refused"),
-            Self::Timeout => f.write_str("timed out"),
-            Self::Status(code) => write!(f, "status {code}"),
-            Self::ContentType(found) => write!(f, "content type {found:?}"),
-            Self::Other(what) => f.write_str(what),
-        }
-    }
-}
-
 /// How an open stream ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Closed {
     /// The server ended the body before `bye` (a planned close, a restart, `max_secs`).
     ServerEnded,
     /// We closed it after `drop_after` events.
     Dropped,
-    /// The body broke with an error.
-    ReadError,
+    /// The body broke, for this reason.
+    ReadError(ReadError),
     /// No byte arrived within the idle timeout.
     IdleTimeout,
     /// The `bye` event arrived: the stream is complete.
@@ -125,7 +87,7 @@ pub trait Recorder {
     fn event(&mut self, _event: MessageEvent<'_>, _at: Instant) {}
     /// A stream ended; `keepalives` comments arrived on it; `retry_hint` is the `retry:`
     /// value this connection sent, if it sent one.
-    fn closed(&mut self, _at: Instant, _how: Closed, _keepalives: u64, _retry_hint: Option<u64>) {}
+    fn closed(&mut self, _at: Instant, _how: &Closed, _keepalives: u64, _retry_hint: Option<u64>) {}
     /// The reconnection wait is over: `planned` was the delay, `actual` what passed.
     fn waited(&mut self, _planned: Duration, _actual: Duration) {}
     /// The event source stopped for good.
@@ -279,7 +241,7 @@ impl EventSource {
                         }
                     }
                     Ok(None) => break Closed::ServerEnded,
-                    Err(_) => break Closed::ReadError,
+                    Err(error) => break Closed::ReadError(error),
                 },
                 () = &mut timer => {
                     if stop.is_over() {
@@ -298,11 +260,11 @@ impl EventSource {
         let retry_hint = (self.parser.retry_fields_seen() > retry_fields_before)
             .then(|| self.parser.retry_ms())
             .flatten();
-        recorder.closed(Instant::now(), how, keepalives, retry_hint);
+        recorder.closed(Instant::now(), &how, keepalives, retry_hint);
         match how {
             Closed::Bye => Next::End(End::Bye),
             Closed::Stopped => Next::End(End::Stopped),
-            Closed::ServerEnded | Closed::Dropped | Closed::ReadError | Closed::IdleTimeout => {
+            Closed::ServerEnded | Closed::Dropped | Closed::ReadError(_) | Closed::IdleTimeout => {
                 Next::Reconnect
             }
         }
@@ -328,14 +290,6 @@ mod tests {
         assert!(!ok("text/plain"));
         assert!(!ok("text/event-streams"));
         assert!(!is_event_stream(None));
-    }
-
-    #[test]
-    fn network_failures_reconnect_and_answers_do_not() {
-        assert!(Failure::Refused.reconnects());
-        assert!(Failure::Timeout.reconnects());
-        assert!(!Failure::Status(500).reconnects());
-        assert!(!Failure::ContentType("text/html".into()).reconnects());
     }
 
     #[test]

@@ -12,15 +12,15 @@ use goose::GooseAttack;
 use sse_digits::config::Config;
 use tokio::sync::{oneshot, Mutex};
 
-use crate::aftermath::{self, ServerAfterRun};
 use crate::client::{ClientOptions, ClientPool, PoolOptions, Stop};
-use crate::embedded::EmbeddedServer;
-use crate::metrics::Metrics;
-use crate::monitor::{monitor, MonitorArgs};
-use crate::options::{Options, SseOptions, DEFAULT_RATE, DEFAULT_RUN_TIME, DEFAULT_USERS};
-use crate::procstat::{self, ProcSample};
-use crate::scenario::{scenario, RunContext};
-use crate::summary::{Latencies, ProcessUsage, Processes, Summary};
+use crate::measure::metrics::Metrics;
+use crate::probe::aftermath::{self, ServerAfterRun};
+use crate::probe::procstat::{self, ProcSample};
+use crate::report::summary::{Latencies, ProcessUsage, Processes, Summary};
+use crate::run::embedded::EmbeddedServer;
+use crate::run::monitor::{monitor, MonitorArgs};
+use crate::run::options::{Options, SseOptions, DEFAULT_RATE, DEFAULT_RUN_TIME, DEFAULT_USERS};
+use crate::run::scenario::{scenario, RunContext};
 
 /// Time past goose's planned end before every event source stops: goose notices its run
 /// time on a half-second tick, and users it has told to exit should not start again.
@@ -147,7 +147,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     let _ = metrics
         .live
         .arrivals
-        .set(crate::storm::Arrivals::new(started, total));
+        .set(crate::measure::storm::Arrivals::new(started, total));
     let context = Arc::new(RunContext {
         pool: ClientPool::new(&PoolOptions {
             clients: sse.clients,
@@ -304,7 +304,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             .live
             .arrivals
             .get()
-            .map(crate::storm::Arrivals::shape)
+            .map(crate::measure::storm::Arrivals::shape)
             .unwrap_or_default(),
         histograms,
     })

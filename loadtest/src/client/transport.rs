@@ -1,13 +1,13 @@
 //! How an event source reaches the server: through reqwest (hyper, the default), or the
-//! minimal HTTP/1.1 client of [`crate::raw`], which costs the load generator less per event.
-//! Either way the event source sees a status, a content type and body chunks.
+//! minimal HTTP/1.1 client of [`raw_http`](crate::client::raw_http), which costs the load
+//! generator less per event. Either way the event source sees a status, a content type and
+//! body chunks, and a failure or a broken body named by its cause.
 
 use bytes::Bytes;
 use reqwest::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use reqwest::{Client, Url};
 
-use crate::client::Failure;
-use crate::raw::{RawBody, RawConnector, RawError};
+use crate::client::raw_http::{RawBody, RawConnector, RawError};
 
 /// Which HTTP client the event sources use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -26,6 +26,42 @@ pub enum Connector {
     Hyper(Client),
     /// Through the raw client.
     Raw(RawConnector),
+}
+
+/// Why a connection attempt did not open a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing listens there (the server is down or restarting).
+    Refused,
+    /// No connection, or no response headers, in time.
+    Timeout,
+    /// A status other than 200 and 204: the event source gives up.
+    Status(u16),
+    /// A 200 whose content type is not `text/event-stream`: the event source gives up.
+    ContentType(String),
+    /// Any other transport error, described.
+    Other(String),
+}
+
+impl Failure {
+    /// True when a browser reconnects after this failure (a network error), false when it
+    /// closes the event source for good.
+    #[must_use]
+    pub fn reconnects(&self) -> bool {
+        matches!(self, Self::Refused | Self::Timeout | Self::Other(_))
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused => f.write_str("connection refused"),
+            Self::Timeout => f.write_str("timed out"),
+            Self::Status(code) => write!(f, "status {code}"),
+            Self::ContentType(found) => write!(f, "content type {found:?}"),
+            Self::Other(what) => f.write_str(what),
+        }
+    }
 }
 
 /// A response whose headers arrived.
@@ -48,12 +84,33 @@ pub enum Body {
     Raw(RawBody),
 }
 
+/// Why an open body broke, in a few words (`io: connection reset`), as [`Failure::Other`]
+/// names why an attempt failed: short and from a small set, so runs can count them by cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError(pub String);
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
 impl Body {
-    /// The next chunk of the body; `Ok(None)` at its end, `Err` when it broke.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, ()> {
+    /// The next chunk of the body; `Ok(None)` at its end.
+    ///
+    /// # Errors
+    /// When the body broke (the connection failed, or its framing did), naming the cause.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, ReadError> {
         match self {
-            Self::Hyper(response) => response.chunk().await.map_err(drop),
-            Self::Raw(body) => body.chunk().await.map_err(drop),
+            Self::Hyper(response) => response.chunk().await.map_err(|e| {
+                ReadError(match cause(&e) {
+                    Cause::Io(kind) => format!("io: {kind}"),
+                    Cause::Message(message) => format!("body: {message}"),
+                })
+            }),
+            Self::Raw(body) => body.chunk().await.map_err(|e| ReadError(e.to_string())),
         }
     }
 }
@@ -150,29 +207,101 @@ fn classify(error: &reqwest::Error) -> Failure {
     if error.is_timeout() {
         return Failure::Timeout;
     }
+    match cause(error) {
+        Cause::Io(kind) => io_failure(kind),
+        Cause::Message(message) => {
+            let stage = if error.is_connect() {
+                "connect"
+            } else {
+                "request"
+            };
+            Failure::Other(format!("{stage}: {message}"))
+        }
+    }
+}
+
+/// What is underneath a reqwest error.
+enum Cause {
+    /// The first I/O error in its chain.
+    Io(std::io::ErrorKind),
+    /// No I/O error underneath (hyper's own, such as a connection closed before the
+    /// response): the innermost error's message, which names the cause, cut short.
+    Message(String),
+}
+
+fn cause(error: &reqwest::Error) -> Cause {
     let mut innermost: &(dyn std::error::Error + 'static) = error;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return io_failure(io.kind());
+            return Cause::Io(io.kind());
         }
         innermost = err;
         source = err.source();
     }
-    // No I/O error underneath (hyper's own, such as a connection closed before the
-    // response): its message names the cause.
-    let stage = if error.is_connect() {
-        "connect"
-    } else {
-        "request"
-    };
-    let cause: String = innermost.to_string().chars().take(80).collect();
-    Failure::Other(format!("{stage}: {cause}"))
+    Cause::Message(innermost.to_string().chars().take(80).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_failures_reconnect_and_answers_do_not() {
+        assert!(Failure::Refused.reconnects());
+        assert!(Failure::Timeout.reconnects());
+        assert!(!Failure::Status(500).reconnects());
+        assert!(!Failure::ContentType("text/html".into()).reconnects());
+    }
+
+    /// Reads a stream whose chunked body stops inside a chunk, through `transport`, and
+    /// returns the error that ended it.
+    async fn read_a_body_cut_short(transport: Transport) -> ReadError {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await.unwrap();
+            socket
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                      transfer-encoding: chunked\r\n\r\n10\r\nid: 1\ndata: 1\n",
+                )
+                .await
+                .unwrap();
+            // Closed here, 3 bytes short of the chunk's 16 and with no last chunk.
+        });
+        let connector = match transport {
+            Transport::Hyper => Connector::Hyper(Client::builder().http1_only().build().unwrap()),
+            Transport::Raw => Connector::Raw(RawConnector {
+                local_addr: None,
+                connect_timeout: std::time::Duration::from_secs(5),
+            }),
+        };
+        let mut body = connector.open(&url, "").await.unwrap().body;
+        server.await.unwrap();
+        loop {
+            match body.chunk().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{transport:?}: a body cut short read as complete"),
+                Err(error) => return error,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_an_error_that_names_its_cause() {
+        for transport in [Transport::Hyper, Transport::Raw] {
+            let error = read_a_body_cut_short(transport).await;
+            assert_eq!(
+                error.to_string(),
+                "io: unexpected end of file",
+                "{transport:?}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn literals_resolve_as_they_are_and_names_through_the_resolver() {

@@ -4,12 +4,13 @@
 //! An embedded server shares this process, so its figures are the whole process's, taken
 //! once every stream has closed and freed heap has been returned (the load generator's
 //! leftovers count against it too). An external server is read from its `/metrics`
-//! (`sse_streams_open`, `process_resident_memory_bytes`), after waiting for its gauge to
-//! reach 0 and for its own periodic heap trim to run.
+//! ([`STREAMS_OPEN`], [`RESIDENT_MEMORY`]), after waiting for its gauge to reach 0 and for
+//! its own periodic heap trim to run.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use sse_digits::telemetry::names::{RESIDENT_MEMORY, STREAMS_OPEN};
 
 /// How long an external server gets to notice that every client has gone.
 const GAUGE_SETTLE: Duration = Duration::from_secs(10);
@@ -57,9 +58,9 @@ impl ServerAfterRun {
 /// What a scrape of `/metrics` told.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Scrape {
-    /// `sse_streams_open`.
+    /// [`STREAMS_OPEN`].
     pub streams_open: Option<i64>,
-    /// `process_resident_memory_bytes`.
+    /// [`RESIDENT_MEMORY`], bytes.
     pub rss_bytes: Option<u64>,
 }
 
@@ -73,8 +74,8 @@ pub fn parse_metrics(text: &str) -> Scrape {
         })
     };
     Scrape {
-        streams_open: value("sse_streams_open").map(|v| v as i64),
-        rss_bytes: value("process_resident_memory_bytes").map(|v| v as u64),
+        streams_open: value(STREAMS_OPEN).map(|v| v as i64),
+        rss_bytes: value(RESIDENT_MEMORY).map(|v| v as u64),
     }
 }
 
@@ -139,14 +140,17 @@ mod tests {
 
     #[test]
     fn the_gauge_and_the_memory_are_read_from_metrics_text() {
-        let text = "# HELP process_resident_memory_bytes Resident memory\n\
-                    # TYPE process_resident_memory_bytes gauge\n\
-                    process_resident_memory_bytes 5242880\n\
-                    sse_streams_open_total 9\n\
-                    sse_streams_open 3\n\
-                    # EOF\n";
+        // A longer name that starts with the gauge's must not be taken for it.
+        let text = format!(
+            "# HELP {RESIDENT_MEMORY} Resident memory\n\
+             # TYPE {RESIDENT_MEMORY} gauge\n\
+             {RESIDENT_MEMORY} 5242880\n\
+             {STREAMS_OPEN}_total 9\n\
+             {STREAMS_OPEN} 3\n\
+             # EOF\n"
+        );
         assert_eq!(
-            parse_metrics(text),
+            parse_metrics(&text),
             Scrape {
                 streams_open: Some(3),
                 rss_bytes: Some(5_242_880)

@@ -6,10 +6,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Parser;
 use goose::config::GooseConfiguration;
 
-use crate::transport::Transport;
+use crate::client::transport::Transport;
+use crate::report::html::GOOSE_REPORT;
 
 /// Users when `-u` is not given.
 pub const DEFAULT_USERS: usize = 1000;
@@ -40,7 +42,27 @@ pub struct Options {
     pub goose: GooseConfiguration,
     /// Pass/fail thresholds.
     #[command(flatten)]
-    pub gate: crate::gate::GateOptions,
+    pub gate: crate::report::thresholds::GateOptions,
+}
+
+impl Options {
+    /// When `--report-dir` is given: creates the folder and, unless goose's `--report-file` is
+    /// set, has goose write its HTML report there as [`GOOSE_REPORT`]. Call before the run.
+    ///
+    /// # Errors
+    /// When the folder cannot be created.
+    pub fn prepare_report_dir(&mut self) -> anyhow::Result<()> {
+        let Some(dir) = &self.sse.report_dir else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if self.goose.report_file.is_empty() {
+            self.goose
+                .report_file
+                .push(dir.join(GOOSE_REPORT).to_string_lossy().into_owned());
+        }
+        Ok(())
+    }
 }
 
 /// How each EventSource behaves and what the run measures and writes.

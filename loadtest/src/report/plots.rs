@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::timeline::Timeline;
+use crate::measure::timeline::Timeline;
 
 /// Width and height of every plot, px (the page scales them down to fit).
 const SIZE: (u32, u32) = (900, 380);
@@ -256,7 +256,7 @@ pub fn timeline_plots(
     show_rss: bool,
 ) -> anyhow::Result<[Option<String>; 3]> {
     let x_end = t.samples.last().map_or(0.0, |s| s.elapsed_secs);
-    let series = |f: &dyn Fn(&crate::timeline::Sample) -> Option<f64>| -> Vec<(f64, f64)> {
+    let series = |f: &dyn Fn(&crate::measure::timeline::Sample) -> Option<f64>| -> Vec<(f64, f64)> {
         t.samples
             .iter()
             .filter_map(|s| f(s).map(|y| (s.elapsed_secs, y)))
@@ -362,7 +362,7 @@ fn draw_error<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{new_histogram, record};
+    use crate::measure::metrics::{new_histogram, record};
     use std::time::Duration;
 
     #[test]

@@ -1,220 +1,49 @@
-//! The performance gate: thresholds from a TOML file and/or flags, checked against a run's
-//! [`Summary`], printed as a PASS/FAIL table (like k6's thresholds summary) and turned into
-//! the exit code.
+//! The performance gate: the [`Thresholds`] checked against a run's [`Summary`], printed
+//! as a PASS/FAIL table (like k6's thresholds summary) and turned into the exit code.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
-use anyhow::Context as _;
-use serde::Deserialize;
-
-use crate::summary::Summary;
-
-/// The gate's command-line options: a thresholds file, and flags that override it.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct GateOptions {
-    /// Check the run against the thresholds in this TOML file (e.g. loadtest/gates/ci.toml)
-    /// and exit with status 1 naming what failed. `--gate-*` flags override its values.
-    #[arg(long = "gate", value_name = "FILE")]
-    pub file: Option<std::path::PathBuf>,
-    /// Thresholds given as flags.
-    #[command(flatten)]
-    pub thresholds: Thresholds,
-}
-
-impl GateOptions {
-    /// The thresholds in force (the file's, overridden by flags), or `None` when the gate is
-    /// off. Called before the run, so a bad file fails at once.
-    ///
-    /// # Errors
-    /// When the file cannot be read or parsed.
-    pub fn resolve(&self) -> anyhow::Result<Option<Thresholds>> {
-        let from_file = match &self.file {
-            Some(path) => Thresholds::from_file(path)?,
-            None => Thresholds::default(),
-        };
-        let merged = from_file.overridden_by(&self.thresholds);
-        Ok((self.file.is_some() || merged.any()).then_some(merged))
-    }
-}
-
-/// Pass/fail limits; an unset limit is not checked. Flags are named `--gate-<field>` with
-/// dashes (`--gate-max-lateness-p99-ms 20`); file keys are the field names.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, clap::Args)]
-#[serde(deny_unknown_fields)]
-#[command(next_help_heading = "Gate (pass/fail thresholds; exit code 1 when one fails)")]
-pub struct Thresholds {
-    /// Fewest streams that must be open at once.
-    #[arg(long = "gate-min-connections", value_name = "N")]
-    pub min_connections: Option<u64>,
-    /// Fewest events that must arrive.
-    #[arg(long = "gate-min-events", value_name = "N")]
-    pub min_events: Option<u64>,
-    /// Highest share of failed attempts and broken streams, over attempts (0.01 = 1%).
-    #[arg(long = "gate-max-error-rate", value_name = "RATIO")]
-    pub max_error_rate: Option<f64>,
-    /// Most events lost (0 when the gate is on and this is unset).
-    #[arg(long = "gate-max-lost", value_name = "N")]
-    pub max_lost: Option<u64>,
-    /// Most events duplicated (0 when the gate is on and this is unset).
-    #[arg(long = "gate-max-duplicated", value_name = "N")]
-    pub max_duplicated: Option<u64>,
-    /// Most events out of order (0 when the gate is on and this is unset).
-    #[arg(long = "gate-max-out-of-order", value_name = "N")]
-    pub max_out_of_order: Option<u64>,
-    /// Most malformed events (0 when the gate is on and this is unset).
-    #[arg(long = "gate-max-malformed", value_name = "N")]
-    pub max_malformed: Option<u64>,
-    /// Most stalls (gaps between events longer than the stall threshold).
-    #[arg(long = "gate-max-stalls", value_name = "N")]
-    pub max_stalls: Option<u64>,
-    /// Highest per-event lateness p99, ms.
-    #[arg(long = "gate-max-lateness-p99-ms", value_name = "MS")]
-    pub max_lateness_p99_ms: Option<f64>,
-    /// Highest per-event lateness, ms.
-    #[arg(long = "gate-max-lateness-max-ms", value_name = "MS")]
-    pub max_lateness_max_ms: Option<f64>,
-    /// Highest p99 time from response headers to the first event, ms.
-    #[arg(long = "gate-max-first-event-p99-ms", value_name = "MS")]
-    pub max_first_event_p99_ms: Option<f64>,
-    /// Highest p99 time from request to response headers, ms.
-    #[arg(long = "gate-max-open-p99-ms", value_name = "MS")]
-    pub max_open_p99_ms: Option<f64>,
-    /// Highest p99 reconnect time (drop to first event of the next connection), ms.
-    #[arg(long = "gate-max-reconnect-p99-ms", value_name = "MS")]
-    pub max_reconnect_p99_ms: Option<f64>,
-    /// Fewest reconnections (proves a reconnection phase happened).
-    #[arg(long = "gate-min-reconnects", value_name = "N")]
-    pub min_reconnects: Option<u64>,
-    /// Most reconnections that did not resume one past the last id seen (0 when the gate is
-    /// on and this is unset).
-    #[arg(long = "gate-max-resumed-wrong", value_name = "N")]
-    pub max_resumed_wrong: Option<u64>,
-    /// Highest server RSS growth per connection, KiB: the server's own (`--server-pid`) or,
-    /// embedded, the whole process's (server and load generator together).
-    #[arg(long = "gate-max-rss-per-connection-kib", value_name = "KIB")]
-    pub max_rss_per_connection_kib: Option<f64>,
-    /// Most streams the server may still hold once the run is over (0 when the gate is on
-    /// and this is unset; checked where the figure is known).
-    #[arg(long = "gate-max-streams-after", value_name = "N")]
-    pub max_streams_after: Option<u64>,
-    /// Highest growth of the server's RSS over the run, percent of its level before (after
-    /// streams closed and freed memory was returned).
-    #[arg(long = "gate-max-rss-growth-pct", value_name = "PCT")]
-    pub max_rss_growth_pct: Option<f64>,
-}
+use crate::report::counters::{Bound, COUNTERS};
+use crate::report::summary::Summary;
+use crate::report::thresholds::Thresholds;
+use Bound::{AtLeast, AtMost};
 
 impl Thresholds {
-    /// Reads a TOML file of thresholds.
-    ///
-    /// # Errors
-    /// When the file cannot be read, or holds an unknown key or a wrong type.
-    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read gate file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("bad gate file {}", path.display()))
-    }
-
-    /// Whether any threshold is set.
-    #[must_use]
-    pub fn any(&self) -> bool {
-        *self != Self::default()
-    }
-
-    /// `self` with every threshold that `overrides` sets replaced by its value.
-    #[must_use]
-    pub fn overridden_by(self, overrides: &Self) -> Self {
-        macro_rules! pick {
-            ($($field:ident),*) => {
-                Self { $($field: overrides.$field.or(self.$field)),* }
-            };
-        }
-        pick!(
-            min_connections,
-            min_events,
-            max_error_rate,
-            max_lost,
-            max_duplicated,
-            max_out_of_order,
-            max_malformed,
-            max_stalls,
-            max_lateness_p99_ms,
-            max_lateness_max_ms,
-            max_first_event_p99_ms,
-            max_open_p99_ms,
-            max_reconnect_p99_ms,
-            min_reconnects,
-            max_resumed_wrong,
-            max_rss_per_connection_kib,
-            max_streams_after,
-            max_rss_growth_pct
-        )
-    }
-
-    /// Checks every set threshold against `summary`. Correctness limits (lost, duplicated,
-    /// out of order, malformed, wrong resumes) default to 0: a gate that is on never lets
-    /// a lost event through unless told to.
+    /// Checks every set threshold against `summary`. The counters' thresholds are those of
+    /// [`COUNTERS`]; its correctness limits (lost, duplicated, out of order, malformed, wrong
+    /// resumes) and the server's streams after the run default to 0: a gate that is on never
+    /// lets a lost event through unless told to.
     #[must_use]
     pub fn check(&self, summary: &Summary) -> Verdict {
         let c = &summary.counters;
         let l = &summary.latencies;
         let mut checks = Vec::new();
-        let mut at_least = |name: &str, limit: Option<u64>, measured: u64| {
-            if let Some(limit) = limit {
-                checks.push(Check::new(
-                    name,
-                    format!(">= {limit}"),
-                    measured.to_string(),
-                    measured >= limit,
-                ));
-            }
-        };
-        at_least(
+        let peak = u64::try_from(summary.peak_open_streams).unwrap_or(0);
+        checks.extend(count_check(
             "connections held",
+            AtLeast,
             self.min_connections,
-            u64::try_from(summary.peak_open_streams).unwrap_or(0),
-        );
-        at_least("events received", self.min_events, c.events);
-        at_least("reconnects", self.min_reconnects, c.reconnects);
-        let mut at_most = |name: &str, limit: Option<u64>, measured: u64| {
-            if let Some(limit) = limit {
-                checks.push(Check::new(
-                    name,
-                    format!("<= {limit}"),
-                    measured.to_string(),
-                    measured <= limit,
-                ));
+            peak,
+        ));
+        // Floors first, then ceilings, each in the table's order.
+        for bound in [AtLeast, AtMost] {
+            for (spec, gate) in COUNTERS
+                .iter()
+                .filter_map(|spec| Some((spec, spec.gate.as_ref()?)))
+                .filter(|(_, gate)| gate.bound == bound)
+            {
+                let limit = (gate.limit)(self).or(gate.default);
+                checks.extend(count_check(gate.check, bound, limit, (spec.get)(c)));
             }
-        };
-        at_most("lost events", self.max_lost.or(Some(0)), c.lost);
-        at_most(
-            "duplicated events",
-            self.max_duplicated.or(Some(0)),
-            c.duplicated,
-        );
-        at_most(
-            "out-of-order events",
-            self.max_out_of_order.or(Some(0)),
-            c.out_of_order,
-        );
-        at_most(
-            "malformed events",
-            self.max_malformed.or(Some(0)),
-            c.malformed,
-        );
-        at_most(
-            "wrong resumes",
-            self.max_resumed_wrong.or(Some(0)),
-            c.resumed_wrong,
-        );
-        at_most("stalls", self.max_stalls, c.stalls);
+        }
         let after = summary.server_after.as_ref();
         if let Some(open) = after.and_then(|a| a.streams_open) {
-            at_most(
+            checks.extend(count_check(
                 "server streams open after the run",
+                AtMost,
                 self.max_streams_after.or(Some(0)),
                 u64::try_from(open).unwrap_or(u64::MAX),
-            );
+            ));
         }
         let mut ms_at_most = |name: &str, limit: Option<f64>, measured: f64| {
             if let Some(limit) = limit {
@@ -275,6 +104,16 @@ impl Thresholds {
         }
         Verdict { checks }
     }
+}
+
+/// The check of a count against `limit`, when there is one.
+fn count_check(name: &str, bound: Bound, limit: Option<u64>, measured: u64) -> Option<Check> {
+    let limit = limit?;
+    let (threshold, passed) = match bound {
+        AtLeast => (format!(">= {limit}"), measured >= limit),
+        AtMost => (format!("<= {limit}"), measured <= limit),
+    };
+    Some(Check::new(name, threshold, measured.to_string(), passed))
 }
 
 /// Failed attempts and broken streams over attempts (0 when nothing was attempted).
@@ -370,7 +209,7 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aftermath::ServerAfterRun;
+    use crate::probe::aftermath::ServerAfterRun;
 
     fn clean_summary() -> Summary {
         let mut summary = Summary {
@@ -386,16 +225,16 @@ mod tests {
             peak_open_streams: 0,
             server_lateness: None,
             server_after: Some(ServerAfterRun::new("test", Some(0), Some(10.0), Some(10.5))),
-            file_limit: crate::procstat::FileLimit {
+            file_limit: crate::probe::procstat::FileLimit {
                 soft: 20_000,
                 hard: 20_000,
             },
-            counters: crate::metrics::Counters::default(),
-            latencies: crate::summary::Latencies::default(),
-            processes: crate::summary::Processes::default(),
-            timeline: crate::timeline::Timeline::default(),
-            storm: crate::storm::StormShape::default(),
-            histograms: crate::metrics::Histograms::default(),
+            counters: crate::measure::counters::Counters::default(),
+            latencies: crate::report::summary::Latencies::default(),
+            processes: crate::report::summary::Processes::default(),
+            timeline: crate::measure::timeline::Timeline::default(),
+            storm: crate::measure::storm::StormShape::default(),
+            histograms: crate::measure::metrics::Histograms::default(),
         };
         summary.peak_open_streams = 2000;
         summary.counters.events = 500_000;
@@ -492,19 +331,5 @@ mod tests {
         assert_eq!(merged.max_lateness_p99_ms, Some(1.0));
         assert_eq!(merged.min_connections, Some(2000));
         assert!(!merged.check(&clean_summary()).passed());
-    }
-
-    #[test]
-    fn unknown_keys_in_the_file_are_an_error() {
-        let err = toml::from_str::<Thresholds>("max_lateness_p99 = 5").unwrap_err();
-        assert!(err.to_string().contains("unknown field"), "{err}");
-    }
-
-    #[test]
-    fn the_shipped_ci_gate_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gates/ci.toml");
-        let gate = Thresholds::from_file(&path).unwrap();
-        assert!(gate.any());
-        assert!(gate.min_connections >= Some(2000));
     }
 }

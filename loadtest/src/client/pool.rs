@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use reqwest::Client;
 
-use crate::raw::RawConnector;
-use crate::transport::{Connector, Transport};
+use crate::client::raw_http::RawConnector;
+use crate::client::transport::{Connector, Transport};
 
 /// Settings for the shared pool of HTTP clients.
 #[derive(Debug, Clone)]

@@ -89,8 +89,9 @@ impl Stop {
 mod tests {
     use super::*;
 
-    /// Real time: a wait that ignored the cancel would run into the one-second timeouts.
-    #[tokio::test]
+    /// On a paused clock, which moves only when every task waits: a wait that ignored the
+    /// cancel would let it run on to the one-second timeouts, however busy the machine.
+    #[tokio::test(start_paused = true)]
     async fn a_cancel_ends_every_wait_at_once() {
         let stop = std::sync::Arc::new(Stop::at(Instant::now() + Duration::from_secs(3600)));
         let waiting = tokio::spawn({
@@ -102,6 +103,7 @@ mod tests {
             async move { stop.sleep(Duration::from_secs(60)).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
+        let cancelled_at = tokio::time::Instant::now();
         stop.cancel();
         let within = Duration::from_secs(1);
         tokio::time::timeout(within, waiting)
@@ -113,5 +115,6 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!still_on, "the run is over after a cancel");
+        assert_eq!(tokio::time::Instant::now(), cancelled_at, "no time passed");
     }
 }

@@ -1,12 +1,14 @@
-//! The server's own view of lateness: its `sse_event_lateness_seconds` histogram, scraped
+//! The server's own view of lateness: its [`EVENT_LATENESS`] histogram, scraped
 //! from `/metrics` when every stream is open and again at the end of that window. The
 //! difference is how late the server itself sent the window's events, apart from any delay
 //! of the load generator (which matters when the generator fills its own cores).
 
 use serde::Serialize;
+use sse_digits::telemetry::names::EVENT_LATENESS;
 
-/// The histogram's name in the server's `/metrics`.
-const BUCKET_PREFIX: &str = "sse_event_lateness_seconds_bucket{le=\"";
+/// What follows the histogram's name on a bucket's line, up to the bucket's bound: the
+/// Prometheus convention for a histogram (`<name>_bucket{le="0.02"} 98`).
+const BUCKET_LABEL: &str = "_bucket{le=\"";
 
 /// Cumulative bucket counts by upper bound, in seconds (`+Inf` last), as scraped.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -20,7 +22,9 @@ impl Buckets {
         let buckets: Vec<(f64, u64)> = text
             .lines()
             .filter_map(|line| {
-                let rest = line.strip_prefix(BUCKET_PREFIX)?;
+                let rest = line
+                    .strip_prefix(EVENT_LATENESS)?
+                    .strip_prefix(BUCKET_LABEL)?;
                 let (bound, rest) = rest.split_once("\"}")?;
                 let bound = if bound == "+Inf" {
                     f64::INFINITY
@@ -81,8 +85,8 @@ impl Buckets {
     }
 }
 
-/// The bound the summary reports the share of on-time events against: the issue's lateness
-/// target.
+/// The bound the summary reports the share of on-time events against: the lateness the
+/// server is meant to stay within.
 pub const ON_TIME_MS: f64 = 20.0;
 
 /// How late the server sent the events of the steady window, by its own clock.
@@ -116,18 +120,22 @@ impl ServerLateness {
 mod tests {
     use super::*;
 
+    use sse_digits::telemetry::names::{with_labels, EVENTS_SENT, STREAMS_OPEN};
+
+    /// The histogram as the server exposes it, with cumulative `counts` for the bounds
+    /// 1 ms, 20 ms, 100 ms and `+Inf`, between lines of other metrics.
     fn scrape(counts: [u64; 4]) -> String {
-        format!(
-            "# TYPE sse_event_lateness_seconds histogram\n\
-             sse_event_lateness_seconds_sum 1.5\n\
-             sse_event_lateness_seconds_count {}\n\
-             sse_event_lateness_seconds_bucket{{le=\"0.001\"}} {}\n\
-             sse_event_lateness_seconds_bucket{{le=\"0.02\"}} {}\n\
-             sse_event_lateness_seconds_bucket{{le=\"0.1\"}} {}\n\
-             sse_event_lateness_seconds_bucket{{le=\"+Inf\"}} {}\n\
-             sse_events_sent_total 5\n",
-            counts[3], counts[0], counts[1], counts[2], counts[3]
-        )
+        let name = EVENT_LATENESS;
+        let mut text = format!(
+            "# TYPE {name} histogram\n{name}_sum 1.5\n{name}_count {}\n",
+            counts[3]
+        );
+        for (le, count) in ["0.001", "0.02", "0.1", "+Inf"].into_iter().zip(counts) {
+            let bucket = with_labels(&format!("{name}_bucket"), &format!("le=\"{le}\""));
+            text.push_str(&format!("{bucket} {count}\n"));
+        }
+        text.push_str(&format!("{EVENTS_SENT} 5\n"));
+        text
     }
 
     #[test]
@@ -158,7 +166,7 @@ mod tests {
         assert_eq!(restarted.since(&first), None);
         let other = Buckets(vec![(0.5, 1), (f64::INFINITY, 1)]);
         assert_eq!(other.since(&first), None);
-        assert_eq!(Buckets::parse("sse_streams_open 3\n"), None);
+        assert_eq!(Buckets::parse(&format!("{STREAMS_OPEN} 3\n")), None);
     }
 
     #[test]

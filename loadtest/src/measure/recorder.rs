@@ -1,5 +1,5 @@
 //! The load test's [`Recorder`]: turns what one event source reports into counts and
-//! histogram samples, judging ids and timing with the pure logic of [`crate::schedule`].
+//! histogram samples, judging ids and timing with the pure logic of [`crate::measure::schedule`].
 //! One per goose user; it keeps its own counts and hands them to its thread's shard at
 //! connection ends and when the event source finishes.
 
@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use sse_digits::sse::MessageEvent;
 
 use crate::client::{Closed, End, Failure, Recorder};
-use crate::metrics::{record, Counters, Metrics};
-use crate::schedule::{IdVerdict, Lateness, Schedule, Sequence, StallWatch};
+use crate::measure::counters::Counters;
+use crate::measure::metrics::{record, Metrics};
+use crate::measure::schedule::{IdVerdict, Lateness, Schedule, Sequence, StallWatch};
 
 /// Lateness samples buffered before they go to the shard: one lock per batch, not per event.
 const SAMPLE_BATCH: usize = 32;
@@ -277,7 +278,7 @@ impl Recorder for UserRecorder {
         }
     }
 
-    fn closed(&mut self, at: Instant, how: Closed, keepalives: u64, retry_hint: Option<u64>) {
+    fn closed(&mut self, at: Instant, how: &Closed, keepalives: u64, retry_hint: Option<u64>) {
         self.metrics
             .live
             .open_streams
@@ -294,8 +295,9 @@ impl Recorder for UserRecorder {
                 }
             }
             Closed::Dropped => self.counters.dropped_by_client += 1,
-            Closed::ReadError => {
+            Closed::ReadError(error) => {
                 self.counters.read_errors += 1;
+                self.counters.count_read_error(&error.0);
                 self.error();
             }
             Closed::IdleTimeout => {
@@ -334,6 +336,7 @@ impl Recorder for UserRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::transport::ReadError;
 
     fn ev<'a>(event_type: &'a str, data: &'a str, id: &'a str) -> MessageEvent<'a> {
         MessageEvent {
@@ -360,7 +363,7 @@ mod tests {
             let s = id.to_string();
             rec.event(ev("message", &s, &s), t0 + ms(5 + (id - 1) * 100));
         }
-        rec.closed(t0 + ms(250), Closed::Dropped, 0, Some(3000));
+        rec.closed(t0 + ms(250), &Closed::Dropped, 0, Some(3000));
         rec.waited(ms(3000), ms(3004));
         rec.connecting(t0 + ms(3254), "3");
         rec.opened(t0 + ms(3256), ms(2));
@@ -370,7 +373,7 @@ mod tests {
         rec.event(ev("message", "7", "7"), t1 + ms(300));
         rec.event(ev("message", "7", "7"), t1 + ms(300));
         rec.event(ev("bye", "bye-bye", "8"), t1 + ms(400));
-        rec.closed(t1 + ms(400), Closed::Bye, 1, Some(3000));
+        rec.closed(t1 + ms(400), &Closed::Bye, 1, Some(3000));
         rec.finished(&End::Bye);
         assert_eq!(rec.take_opens().len(), 2);
         rec.finish();
@@ -407,11 +410,11 @@ mod tests {
         rec.connecting(t0, "");
         rec.opened(t0, ms(1));
         rec.event(ev("message", "1", "1"), t0);
-        rec.closed(t0 + ms(50), Closed::ServerEnded, 0, None);
+        rec.closed(t0 + ms(50), &Closed::ServerEnded, 0, None);
         rec.connecting(t0 + ms(100), "1");
         rec.opened(t0 + ms(100), ms(1));
         rec.event(ev("message", "1", "1"), t0 + ms(101));
-        rec.closed(t0 + ms(150), Closed::Stopped, 0, None);
+        rec.closed(t0 + ms(150), &Closed::Stopped, 0, None);
         rec.finished(&End::Stopped);
         rec.finish();
         let c = metrics.merged().1;
@@ -459,6 +462,23 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_stream_is_counted_by_its_cause() {
+        let metrics = Metrics::new();
+        let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        let t0 = Instant::now();
+        rec.connecting(t0, "");
+        rec.opened(t0, ms(1));
+        rec.event(ev("message", "1", "1"), t0);
+        let broken = Closed::ReadError(ReadError("io: connection reset".into()));
+        rec.closed(t0 + ms(50), &broken, 0, None);
+        rec.finish();
+        let c = metrics.merged().1;
+        assert_eq!(c.read_errors, 1);
+        assert_eq!(c.read_error_kinds.get("io: connection reset"), Some(&1));
+        assert_eq!(metrics.live.errors.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
     fn a_silent_connection_is_a_stall() {
         let metrics = Metrics::new();
         let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
@@ -466,7 +486,7 @@ mod tests {
         rec.opened(t0, ms(1));
         rec.event(ev("message", "1", "1"), t0 + ms(10));
         rec.event(ev("message", "2", "2"), t0 + ms(900));
-        rec.closed(t0 + ms(2000), Closed::IdleTimeout, 3, Some(3000));
+        rec.closed(t0 + ms(2000), &Closed::IdleTimeout, 3, Some(3000));
         rec.finish();
         let c = metrics.merged().1;
         assert_eq!(c.stalls, 2);

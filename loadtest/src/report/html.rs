@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::gate::Verdict;
-use crate::options::Options;
-use crate::plots;
-use crate::report::thousands;
-use crate::server_lateness::ServerLateness;
-use crate::summary::{Percentiles, ProcessUsage, Summary};
+use crate::probe::server_lateness::ServerLateness;
+use crate::report::console::thousands;
+use crate::report::counters::{in_group, Aside, Group, COUNTERS};
+use crate::report::gate::Verdict;
+use crate::report::plots;
+use crate::report::summary::{Percentiles, ProcessUsage, Summary};
 
 /// The page's name inside the report folder.
 pub const INDEX: &str = "index.html";
@@ -30,6 +30,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom
 table { border-collapse: collapse; margin: 0.8em 0; font-variant-numeric: tabular-nums; }
 th, td { padding: 0.2em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: left; }
 td.n, th.n { text-align: right; }
+th.aside { padding-left: 1.6em; font-weight: normal; }
 tr.pass td.mark { color: #0a7a2f; font-weight: bold; } tr.fail td.mark { color: #b00020; font-weight: bold; }
 .clean { color: #0a7a2f; } .dirty { color: #b00020; font-weight: bold; }
 figure { margin: 1.2em 0; } figcaption { color: #555; font-size: 0.9em; margin-top: 0.3em; }
@@ -37,25 +38,6 @@ svg { max-width: 100%; height: auto; }
 .side { display: flex; flex-wrap: wrap; gap: 0 1.5em; align-items: flex-start; }
 code { background: #f3f3f3; padding: 0 0.2em; }
 ";
-
-/// When `--report-dir` is given: creates the folder and, unless goose's `--report-file` is
-/// set, has goose write its HTML report there as [`GOOSE_REPORT`]. Call before the run.
-///
-/// # Errors
-/// When the folder cannot be created.
-pub fn prepare(options: &mut Options) -> anyhow::Result<()> {
-    let Some(dir) = &options.sse.report_dir else {
-        return Ok(());
-    };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    if options.goose.report_file.is_empty() {
-        options
-            .goose
-            .report_file
-            .push(dir.join(GOOSE_REPORT).to_string_lossy().into_owned());
-    }
-    Ok(())
-}
 
 /// Writes `dir/index.html`; `goose_reports` are goose's report files, linked from the page.
 ///
@@ -222,7 +204,7 @@ fn summary_section(out: &mut String, s: &Summary) {
     out.push_str("</section>\n");
 }
 
-/// The busiest windows of connection attempts and opens (see `storm.rs`).
+/// The busiest windows of connection attempts and opens (see [`crate::measure::storm`]).
 fn storm_table(out: &mut String, s: &Summary) {
     let _ = writeln!(
         out,
@@ -326,107 +308,37 @@ fn latency_table(out: &mut String, s: &Summary) {
     out.push_str("</table>\n");
 }
 
-/// A counter's label on the page, its field in `counters`, and its value.
-type Counter<'a> = (&'a str, &'a str, u64);
-
+/// The counters in one table per group of [`COUNTERS`], an aside indented under the counter
+/// it stands by; then the failures by kind.
 fn counter_table(out: &mut String, s: &Summary) {
     let c = &s.counters;
-    let groups: [(&str, &[Counter]); 4] = [
-        (
-            "connections",
-            &[
-                ("attempts", "connect_attempts", c.connect_attempts),
-                ("opened", "connections_opened", c.connections_opened),
-                ("reconnects", "reconnects", c.reconnects),
-                ("resumed ok", "resumed_ok", c.resumed_ok),
-                ("resumed wrong", "resumed_wrong", c.resumed_wrong),
-            ],
-        ),
-        (
-            "failures",
-            &[
-                ("refused", "failed_refused", c.failed_refused),
-                (
-                    "refused during the planned restart",
-                    "refused_during_restart",
-                    c.refused_during_restart,
-                ),
-                ("timeout", "failed_timeout", c.failed_timeout),
-                ("status", "failed_status", c.failed_status),
-                ("content type", "failed_content_type", c.failed_content_type),
-                ("other", "failed_other", c.failed_other),
-                ("read errors", "read_errors", c.read_errors),
-                ("idle timeouts", "idle_timeouts", c.idle_timeouts),
-            ],
-        ),
-        (
-            "events",
-            &[
-                ("received", "events", c.events),
-                ("expected", "expected", c.expected),
-                ("lost", "lost", c.lost),
-                ("duplicated", "duplicated", c.duplicated),
-                ("out of order", "out_of_order", c.out_of_order),
-                ("malformed", "malformed", c.malformed),
-                ("early", "early", c.early),
-                ("stalls", "stalls", c.stalls),
-            ],
-        ),
-        (
-            "endings",
-            &[
-                ("bye", "completed_bye", c.completed_bye),
-                ("204", "ended_no_content", c.ended_no_content),
-                (
-                    "dropped by client",
-                    "dropped_by_client",
-                    c.dropped_by_client,
-                ),
-                ("closed by server", "closed_by_server", c.closed_by_server),
-                (
-                    "no retry hint",
-                    "closed_without_retry_hint",
-                    c.closed_without_retry_hint,
-                ),
-                (
-                    "streaming at the end",
-                    "stopped_at_deadline",
-                    c.stopped_at_deadline,
-                ),
-                ("keep-alives", "keepalives", c.keepalives),
-            ],
-        ),
-    ];
     out.push_str("<div class=\"side\">\n");
-    for (group, counters) in groups {
+    for group in Group::ALL {
         let _ = writeln!(
             out,
-            "<table class=\"counters\"><tr><th colspan=\"2\">{group}</th></tr>"
+            "<table class=\"counters\"><tr><th colspan=\"2\">{}</th></tr>",
+            group.name()
         );
-        for (label, key, value) in counters {
-            row(
-                out,
-                label,
-                &[cell(&format!("counters.{key}"), thousands(*value))],
-            );
+        for spec in in_group(group) {
+            let label = match spec.aside {
+                Aside::No => format!("<th>{}</th>", escape(spec.label)),
+                Aside::OfThose => format!("<th class=\"aside\">{}</th>", escape(spec.label)),
+                Aside::Besides => format!("<th class=\"aside\">+ {}</th>", escape(spec.label)),
+            };
+            let value = cell(&format!("counters.{}", spec.json), thousands((spec.get)(c)));
+            let _ = writeln!(out, "<tr>{label}{value}</tr>");
         }
         out.push_str("</table>\n");
     }
-    out.push_str("</div>\n<table id=\"errors-by-kind\">\n");
-    let by_key = |map: String| format!("<td class=\"n\">{}</td>", escape(&map));
-    if !c.status_codes.is_empty() {
-        row(
-            out,
-            "status codes",
-            &[by_key(format!("{:?}", c.status_codes))],
-        );
-    }
-    if !c.other_errors.is_empty() {
-        row(
-            out,
-            "other errors",
-            &[by_key(format!("{:?}", c.other_errors))],
-        );
+    out.push_str(
+        "</div>\n<table id=\"errors-by-kind\">\n<tr><th colspan=\"2\">by kind</th></tr>\n",
+    );
+    // A kind is counted in its counter, so a counter of 0 has none.
+    for spec in COUNTERS.iter().filter(|spec| (spec.get)(c) > 0) {
+        if let Some(by_kind) = spec.by_kind {
+            let kinds = format!("<td class=\"n\">{}</td>", escape(&by_kind(c)));
+            row(out, spec.label, &[kinds]);
+        }
     }
     out.push_str("</table>\n");
 }

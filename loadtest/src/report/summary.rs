@@ -1,17 +1,19 @@
 //! The result of a run: counters, histogram percentiles and process figures, as one serde
-//! value (the JSON summary, and what the gate of a later issue reads).
+//! value (the JSON summary, and what the gate checks). The counters' keys are those of
+//! [`crate::report::counters::COUNTERS`].
 
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::aftermath::ServerAfterRun;
-use crate::metrics::{Counters, Histograms};
-use crate::procstat::{FileLimit, ProcSample};
-use crate::server_lateness::ServerLateness;
-use crate::storm::StormShape;
-use crate::timeline::Timeline;
+use crate::measure::counters::Counters;
+use crate::measure::metrics::Histograms;
+use crate::measure::storm::StormShape;
+use crate::measure::timeline::Timeline;
+use crate::probe::aftermath::ServerAfterRun;
+use crate::probe::procstat::{FileLimit, ProcSample};
+use crate::probe::server_lateness::ServerLateness;
 
 /// Percentiles of one histogram, in milliseconds (µs resolution).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -205,7 +207,8 @@ pub struct Summary {
     /// Most streams open at once (sampled every second).
     pub peak_open_streams: i64,
     /// How late the server itself sent events while every stream was open, from its
-    /// `sse_event_lateness_seconds` histogram; `None` for a server without it.
+    /// [`EVENT_LATENESS`](sse_digits::telemetry::names::EVENT_LATENESS) histogram; `None`
+    /// for a server without it.
     pub server_lateness: Option<ServerLateness>,
     /// The server after the run: open streams and memory against its level before
     /// (embedded, or an external server with `/metrics`).
@@ -246,7 +249,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{new_histogram, record};
+    use crate::measure::metrics::{new_histogram, record};
 
     #[test]
     fn a_process_counts_as_saturated_near_all_its_cores() {

@@ -1,19 +1,16 @@
-//! How a run is shown: the progress line while it runs, the console summary at the end,
-//! and the files asked for (JSON summary, percentile distributions, V2 interval log).
+//! How a run is shown on the console: the progress line while it runs, and the summary at
+//! the end.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use anyhow::Context as _;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2Serializer;
-use hdrhistogram::Histogram;
+use sse_digits::telemetry::names::EVENT_LATENESS;
 
-use crate::server_lateness::{ServerLateness, ON_TIME_MS};
-use crate::storm::Peaks;
-use crate::summary::{Percentiles, ProcessUsage, Summary};
+use crate::measure::counters::Counters;
+use crate::measure::storm::Peaks;
+use crate::probe::server_lateness::{ServerLateness, ON_TIME_MS};
+use crate::report::counters::{in_group, Aside, Group};
+use crate::report::summary::{Percentiles, ProcessUsage, Summary};
 
 /// What the progress line shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,6 +113,43 @@ fn storm_line(out: &mut String, label: &str, p: &Peaks, bin_ms: u64) {
     );
 }
 
+/// The counters of `group` on one line, as [`COUNTERS`](crate::report::counters::COUNTERS)
+/// names and places them: `label value`, an aside in parentheses after the counter it
+/// stands by.
+fn counter_line(out: &mut String, c: &Counters, group: Group) {
+    let mut items: Vec<String> = Vec::new();
+    let mut asides: Vec<String> = Vec::new();
+    let close_asides = |items: &mut Vec<String>, asides: &mut Vec<String>| {
+        if let (Some(item), false) = (items.last_mut(), asides.is_empty()) {
+            let _ = write!(item, " ({})", asides.join(", "));
+            asides.clear();
+        }
+    };
+    for spec in in_group(group) {
+        let value = (spec.get)(c);
+        let value = if spec.separators {
+            thousands(value)
+        } else {
+            value.to_string()
+        };
+        let label = spec.label;
+        match spec.aside {
+            Aside::No => {
+                close_asides(&mut items, &mut asides);
+                let mut item = format!("{label} {value}");
+                if let Some(by_kind) = spec.by_kind {
+                    let _ = write!(item, " {}", by_kind(c));
+                }
+                items.push(item);
+            }
+            Aside::OfThose => asides.push(format!("{label} {value}")),
+            Aside::Besides => asides.push(format!("+{value} {label}")),
+        }
+    }
+    close_asides(&mut items, &mut asides);
+    let _ = writeln!(out, "  {:<16}{}", group.name(), items.join(" | "));
+}
+
 /// The console summary.
 #[must_use]
 pub fn render(s: &Summary) -> String {
@@ -158,50 +192,13 @@ pub fn render(s: &Summary) -> String {
     if let Some(server) = &s.server_lateness {
         server_lateness_line(&mut out, server);
     }
-    let _ = writeln!(
-        out,
-        "\n  connections     attempts {} | opened {} | reconnects {} (resumed ok {}, wrong {})",
-        c.connect_attempts, c.connections_opened, c.reconnects, c.resumed_ok, c.resumed_wrong
-    );
+    out.push('\n');
+    counter_line(&mut out, c, Group::Connections);
     storm_line(&mut out, "attempts", &s.storm.attempts, s.storm.bin_ms);
     storm_line(&mut out, "opens", &s.storm.opens, s.storm.bin_ms);
-    let _ = writeln!(
-        out,
-        "  failures        refused {} (+{} during the planned restart) | timeout {} | status {} {:?} | content type {} | other {} {:?} | read errors {} | idle timeouts {}",
-        c.failed_refused,
-        c.refused_during_restart,
-        c.failed_timeout,
-        c.failed_status,
-        c.status_codes,
-        c.failed_content_type,
-        c.failed_other,
-        c.other_errors,
-        c.read_errors,
-        c.idle_timeouts
-    );
-    let _ = writeln!(
-        out,
-        "  events          received {} | expected {} | lost {} | duplicated {} | out of order {} | malformed {} | early {} | stalls {}",
-        thousands(c.events),
-        thousands(c.expected),
-        c.lost,
-        c.duplicated,
-        c.out_of_order,
-        c.malformed,
-        thousands(c.early),
-        c.stalls
-    );
-    let _ = writeln!(
-        out,
-        "  endings         bye {} | 204 {} | dropped by client {} | closed by server {} (no retry hint {}) | streaming at the end {} | keep-alives {}",
-        c.completed_bye,
-        c.ended_no_content,
-        c.dropped_by_client,
-        c.closed_by_server,
-        c.closed_without_retry_hint,
-        c.stopped_at_deadline,
-        c.keepalives
-    );
+    for group in [Group::Failures, Group::Events, Group::Endings] {
+        counter_line(&mut out, c, group);
+    }
     let p = &s.processes;
     let label = if s.embedded {
         "this process"
@@ -267,90 +264,6 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
-/// Writes the summary as pretty JSON.
-///
-/// # Errors
-/// When the file cannot be written.
-pub fn write_json(summary: &impl serde::Serialize, path: &Path) -> anyhow::Result<()> {
-    let json = serde_json::to_string_pretty(summary)?;
-    std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))
-}
-
-/// HdrHistogram's percentile distribution text (values in ms), which HdrHistogram's
-/// plotter reads.
-#[must_use]
-pub fn percentile_distribution(h: &Histogram<u64>) -> String {
-    let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
-    let mut total = 0u64;
-    for v in h.iter_quantiles(5) {
-        total += v.count_since_last_iteration();
-        let q = v.quantile_iterated_to();
-        let value = v.value_iterated_to() as f64 / 1000.0;
-        if q < 1.0 {
-            let _ = writeln!(
-                out,
-                "{value:12.3} {q:14.12} {total:10} {:14.2}",
-                1.0 / (1.0 - q)
-            );
-        } else {
-            let _ = writeln!(out, "{value:12.3} {q:14.12} {total:10}");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]",
-        h.mean() / 1000.0,
-        h.stdev() / 1000.0
-    );
-    let _ = writeln!(
-        out,
-        "#[Max     = {:12.3}, Total count    = {:12}]",
-        h.max() as f64 / 1000.0,
-        h.len()
-    );
-    out
-}
-
-/// Writes `<name>.hgrm` for each histogram into `dir`.
-///
-/// # Errors
-/// When the folder or a file cannot be written.
-pub fn write_percentile_files(summary: &Summary, dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, h) in summary.histograms.iter() {
-        let path = dir.join(format!("{name}.hgrm"));
-        std::fs::write(&path, percentile_distribution(h))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Writes every histogram as one tagged interval of an HdrHistogram V2 interval log
-/// (values in µs), covering the run.
-///
-/// # Errors
-/// When the file cannot be written.
-pub fn write_interval_log(summary: &Summary, path: &Path) -> anyhow::Result<()> {
-    let started = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(summary.started_unix_secs);
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-    );
-    let mut serializer = V2Serializer::new();
-    let mut log = IntervalLogWriterBuilder::new()
-        .add_comment("sse-digits load test; values in microseconds")
-        .with_start_time(started)
-        .with_base_time(started)
-        .begin_log_with(&mut file, &mut serializer)?;
-    let length = Duration::from_secs_f64(summary.elapsed_secs);
-    for (name, h) in summary.histograms.iter() {
-        log.write_histogram(h, Duration::ZERO, length, Tag::new(name))
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-    }
-    drop(log);
-    file.flush()?;
-    Ok(())
-}
-
 /// The server's own lateness: from bucket bounds, so "at most".
 fn server_lateness_line(out: &mut String, server: &ServerLateness) {
     let at_most = |ms: Option<f64>| match ms {
@@ -363,7 +276,7 @@ fn server_lateness_line(out: &mut String, server: &ServerLateness) {
         .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}%"));
     let _ = writeln!(
         out,
-        "  {:<15} p50 {} | p99 {} | within {:.0} ms {within} | of {} events with every stream open (its sse_event_lateness_seconds)",
+        "  {:<15} p50 {} | p99 {} | within {:.0} ms {within} | of {} events with every stream open (its {EVENT_LATENESS})",
         "server's own",
         at_most(server.p50_at_most_ms),
         at_most(server.p99_at_most_ms),
@@ -375,7 +288,6 @@ fn server_lateness_line(out: &mut String, server: &ServerLateness) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{new_histogram, record};
 
     #[test]
     fn thousands_are_separated() {
@@ -418,23 +330,29 @@ mod tests {
         );
         assert_eq!(
             out,
-            "  server's own    p50 <= 1 ms | p99 past the last bucket | within 20 ms 97.2% | of 1,234,567 events with every stream open (its sse_event_lateness_seconds)\n"
+            format!("  server's own    p50 <= 1 ms | p99 past the last bucket | within 20 ms 97.2% | of 1,234,567 events with every stream open (its {EVENT_LATENESS})\n")
         );
     }
 
     #[test]
-    fn the_percentile_distribution_ends_at_the_max_and_counts_everything() {
-        let mut h = new_histogram();
-        for ms in 1..=1000u64 {
-            record(&mut h, Duration::from_millis(ms));
+    fn each_counter_line_names_its_counters_from_the_table() {
+        let mut c = Counters::numbered();
+        c.events = 1_234_567;
+        c.status_codes.insert(503, 2);
+        c.count_error("io: broken pipe");
+        c.count_read_error("io: unexpected end of file");
+        let mut out = String::new();
+        for group in Group::ALL {
+            counter_line(&mut out, &c, group);
         }
-        let text = percentile_distribution(&h);
-        assert!(text.starts_with("       Value     Percentile"));
-        assert!(text.contains("Total count    =         1000"), "{text}");
-        let last_row = text
-            .lines()
-            .rfind(|l| !l.starts_with('#') && !l.is_empty())
-            .unwrap();
-        assert!(last_row.contains("1.000000000000"), "{last_row}");
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            [
+                "  connections     attempts 2 | opened 3 | reconnects 19 (resumed ok 20, wrong 21)",
+                "  failures        refused 4 (+5 during the planned restart) | timeout 6 | status 7 {503: 2} | content type 8 | other 9 {\"io: broken pipe\": 1} | read errors 10 {\"io: unexpected end of file\": 1} | idle timeouts 11",
+                "  events          received 1,234,567 | expected 13 | lost 14 | duplicated 15 | out of order 16 | malformed 17 | early 18 | stalls 22",
+                "  endings         bye 23 | 204 24 | dropped by client 25 | closed by server 26 (no retry hint 27) | streaming at the end 28 | keep-alives 29",
+            ]
+        );
     }
 }

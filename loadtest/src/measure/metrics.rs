@@ -1,23 +1,21 @@
-//! Where measurements go: HdrHistograms (microseconds) and counters, kept in one shard per
-//! worker thread and merged at the end, so recording never waits on another thread; plus a
-//! few atomics that the progress line reads while the run goes on.
+//! Where measurements go: HdrHistograms (microseconds) and [`Counters`], kept in one shard
+//! per worker thread and merged at the end, so recording never waits on another thread; plus
+//! a few atomics that the progress line reads while the run goes on.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+
+use crate::measure::counters::Counters;
 
 /// The largest value a histogram holds exactly: one hour in microseconds; larger values
 /// are recorded as this.
 const HIGHEST_US: u64 = 3_600_000_000;
 /// Significant decimal digits kept by every histogram (0.1% resolution).
 const SIGFIGS: u8 = 3;
-/// Distinct "other" error descriptions kept; the rest are counted under one key.
-const MAX_ERROR_KINDS: usize = 32;
 
 /// A histogram of microseconds with the run's bounds.
 #[must_use]
@@ -98,126 +96,6 @@ impl Histograms {
     }
 }
 
-/// Declares the counter struct, documenting each field once, with a field-wise `add`.
-macro_rules! counters {
-    ($( $(#[doc = $doc:literal])* $name:ident ),* $(,)?) => {
-        /// Everything the run counts; see the README for what each figure means.
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-        pub struct Counters {
-            $( $(#[doc = $doc])* pub $name: u64, )*
-            /// Non-200 answers (other than 204), by status code.
-            pub status_codes: BTreeMap<u16, u64>,
-            /// Transport errors other than refused and timeout, by description.
-            pub other_errors: BTreeMap<String, u64>,
-        }
-
-        impl Counters {
-            /// Adds every count of `other` into this one.
-            pub fn add(&mut self, other: &Self) {
-                $( self.$name += other.$name; )*
-                for (code, n) in &other.status_codes {
-                    *self.status_codes.entry(*code).or_default() += n;
-                }
-                for (kind, n) in &other.other_errors {
-                    self.count_error_n(kind, *n);
-                }
-            }
-        }
-    };
-}
-
-counters! {
-    /// Event sources run (one per goose user and transaction).
-    event_sources,
-    /// Connection attempts, first ones and reconnections.
-    connect_attempts,
-    /// Attempts that opened a stream (200 with `text/event-stream`).
-    connections_opened,
-    /// Attempts refused (nothing listening).
-    failed_refused,
-    /// Attempts refused while the embedded server was down on purpose (`--restart-at`):
-    /// expected, so not failures; the retry that follows is what is measured.
-    refused_during_restart,
-    /// Attempts that timed out (connect or response headers).
-    failed_timeout,
-    /// Attempts answered with a status other than 200 and 204.
-    failed_status,
-    /// Attempts answered 200 with another content type.
-    failed_content_type,
-    /// Attempts that failed with another transport error.
-    failed_other,
-    /// Open streams that broke with a read error.
-    read_errors,
-    /// Open streams that delivered no byte within the idle timeout.
-    idle_timeouts,
-    /// Events dispatched (messages and `bye`) that carried a numeric id.
-    events,
-    /// Events due so far: from the first id to the highest seen, over every event source.
-    expected,
-    /// Ids skipped and never seen, including across reconnections.
-    lost,
-    /// Ids seen more than once.
-    duplicated,
-    /// Skipped ids that arrived after later ones.
-    out_of_order,
-    /// Events that arrived before their scheduled time (their connection's first event was late).
-    early,
-    /// Events whose id is not a number or whose data does not match the id.
-    malformed,
-    /// Connections after the first one of an event source.
-    reconnects,
-    /// Reconnections whose first event was one past the last id seen before.
-    resumed_ok,
-    /// Reconnections whose first event was any other id.
-    resumed_wrong,
-    /// Gaps between events of a connection (or before its first) longer than the stall threshold.
-    stalls,
-    /// Event sources that ended with `bye`.
-    completed_bye,
-    /// Event sources that ended with 204 No Content.
-    ended_no_content,
-    /// Connections we closed ourselves after `--drop-after` events.
-    dropped_by_client,
-    /// Connections the server ended before `bye`.
-    closed_by_server,
-    /// Of those, connections that sent no `retry:` hint before they ended.
-    closed_without_retry_hint,
-    /// Keep-alive comments received.
-    keepalives,
-    /// Event sources still streaming when the run ended.
-    stopped_at_deadline,
-}
-
-impl Counters {
-    /// Every failed connection attempt, whatever the cause.
-    #[must_use]
-    pub fn failed(&self) -> u64 {
-        self.failed_refused
-            + self.failed_timeout
-            + self.failed_status
-            + self.failed_content_type
-            + self.failed_other
-    }
-
-    /// Counts one transport error by description, keeping the map small.
-    pub fn count_error(&mut self, kind: &str) {
-        self.count_error_n(kind, 1);
-    }
-
-    fn count_error_n(&mut self, kind: &str, n: u64) {
-        if let Some(count) = self.other_errors.get_mut(kind) {
-            *count += n;
-        } else if self.other_errors.len() < MAX_ERROR_KINDS {
-            self.other_errors.insert(kind.to_owned(), n);
-        } else {
-            *self
-                .other_errors
-                .entry("(other kinds)".to_owned())
-                .or_default() += n;
-        }
-    }
-}
-
 /// One worker thread's share of the measurements.
 #[derive(Debug, Default)]
 pub struct Shard {
@@ -244,9 +122,9 @@ pub struct Live {
     /// When every user first had a stream open: the steady state starts.
     pub steady_since: OnceLock<Instant>,
     /// When the embedded server was down on purpose (`--restart-at`).
-    pub outages: crate::outage::Outages,
+    pub outages: crate::measure::outage::Outages,
     /// Connection attempts and opens in fine time bins, once the run has started.
-    pub arrivals: OnceLock<crate::storm::Arrivals>,
+    pub arrivals: OnceLock<crate::measure::storm::Arrivals>,
 }
 
 /// The measurements of one run: a shard per thread that recorded, and the live figures.
@@ -316,7 +194,7 @@ impl Metrics {
 
 /// Locks a mutex, going on with the data if another thread panicked while holding it
 /// (counters stay meaningful; a panic is reported elsewhere).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -363,35 +241,6 @@ mod tests {
         a.with_shard(|s| s.counters.events += 1);
         assert_eq!(a.merged().1.events, 2);
         assert_eq!(b.merged().1.events, 5);
-    }
-
-    #[test]
-    fn counters_add_field_by_field_and_maps_by_key() {
-        let mut a = Counters {
-            lost: 1,
-            ..Counters::default()
-        };
-        a.status_codes.insert(503, 2);
-        let mut b = Counters {
-            lost: 2,
-            events: 7,
-            ..Counters::default()
-        };
-        b.status_codes.insert(503, 1);
-        b.status_codes.insert(400, 1);
-        a.add(&b);
-        assert_eq!((a.lost, a.events), (3, 7));
-        assert_eq!(a.status_codes, BTreeMap::from([(400, 1), (503, 3)]));
-    }
-
-    #[test]
-    fn the_error_map_stays_small() {
-        let mut c = Counters::default();
-        for i in 0..100 {
-            c.count_error(&format!("kind {i}"));
-        }
-        assert_eq!(c.other_errors.len(), MAX_ERROR_KINDS + 1);
-        assert_eq!(c.other_errors.values().sum::<u64>(), 100);
     }
 
     #[test]

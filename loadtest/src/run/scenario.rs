@@ -9,8 +9,8 @@ use goose::goose::{GooseUser, Scenario, Transaction, TransactionError, Transacti
 use goose::prelude::TransactionResult;
 
 use crate::client::{ClientOptions, ClientPool, End, EventSource, Stop};
-use crate::metrics::Metrics;
-use crate::recorder::UserRecorder;
+use crate::measure::metrics::Metrics;
+use crate::measure::recorder::UserRecorder;
 
 /// The first id of a fresh digits stream.
 pub const FIRST_ID: u64 = 1;

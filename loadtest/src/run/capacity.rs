@@ -1,15 +1,17 @@
 //! The capacity search: runs of rising offered events/s (more users at one interval), each
-//! judged on lateness p99 and cleanliness; the answer is the highest rate that passed.
+//! judged on lateness p99 and cleanliness; the answer is the highest rate that passed. The
+//! decisions are [`search`]'s; this runs the steps they ask for.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::options::Options;
-use crate::report::thousands;
-use crate::runner::run;
-use crate::summary::Summary;
+use crate::report::console::thousands;
+use crate::report::summary::Summary;
+use crate::run::options::Options;
+use crate::run::runner::run;
+use crate::run::search::{self, Next, Search, Stopped, Tried};
 
 /// Pause between steps against an external server, so the previous step's sockets close.
 const BETWEEN_STEPS: Duration = Duration::from_secs(2);
@@ -81,93 +83,89 @@ fn step_of(summary: &Summary, bound_p99_ms: f64) -> CapacityStep {
 
 /// Runs the search described by the `--capacity-*` options, each step for `-t`: rates
 /// rise by the factor until a step fails, then `--capacity-refine` steps bisect between the
-/// last pass and the first failure.
+/// last pass and the first failure (see [`search`] for each decision).
 ///
 /// # Errors
 /// When the first step cannot run (see [`run`]); a later step that cannot run ends the
 /// search with the reason.
 pub async fn find_capacity(options: &Options) -> anyhow::Result<CapacityReport> {
     let sse = &options.sse;
+    let plan = Search {
+        start: sse.capacity_start as f64,
+        factor: sse.capacity_factor,
+        rising_steps: sse.capacity_steps,
+        refine_steps: sse.capacity_refine,
+        resolution: per_user(options),
+    };
     let mut report = CapacityReport {
         bound_p99_ms: sse.capacity_p99_ms,
         steps: Vec::new(),
         capacity_events_per_sec: None,
-        stopped_because: format!("all {} rising steps passed", sse.capacity_steps),
+        stopped_because: String::new(),
     };
-    let mut rate = sse.capacity_start as f64;
-    let mut failed_at = None;
-    for _ in 0..sse.capacity_steps {
-        match step(options, rate, &mut report).await? {
-            Some(true) => rate *= sse.capacity_factor,
-            Some(false) => {
-                failed_at = Some(rate);
-                break;
+    let mut tried = Vec::new();
+    loop {
+        let rate = match search::next(&plan, &tried) {
+            Next::Run(rate) => rate,
+            Next::Done(verdict) => {
+                report.capacity_events_per_sec = verdict.capacity;
+                report.stopped_because = match verdict.stopped {
+                    Stopped::AllPassed { steps } => format!("all {steps} rising steps passed"),
+                    // Named as the failed step offered it (whole users, so not quite the
+                    // rate asked for).
+                    Stopped::FailedAt { offered } => format!(
+                        "{} offered events/s failed",
+                        thousands(offered.round() as u64)
+                    ),
+                };
+                return Ok(report);
             }
-            None => return Ok(report),
-        }
-    }
-    if let Some(mut fail) = failed_at {
-        // Name the rate as the failed step offered it (whole users, so not quite `fail`).
-        let offered = report
-            .steps
-            .last()
-            .map_or(fail, |step| step.offered_events_per_sec);
-        report.stopped_because = format!(
-            "{} offered events/s failed",
-            thousands(offered.round() as u64)
-        );
-        let mut pass = report.capacity_events_per_sec.unwrap_or(0.0);
-        for _ in 0..sse.capacity_refine {
-            let mid = (pass + fail) / 2.0;
-            match step(options, mid, &mut report).await? {
-                Some(true) => pass = mid,
-                Some(false) => fail = mid,
-                None => break,
+        };
+        let result = match step(options, rate, report.steps.len()).await {
+            Ok(result) => result,
+            Err(e) if report.steps.is_empty() => return Err(e),
+            Err(e) => {
+                report.stopped_because =
+                    format!("step {} could not run: {e:#}", report.steps.len() + 1);
+                return Ok(report);
             }
-        }
+        };
+        tried.push(Tried {
+            rate,
+            offered: result.offered_events_per_sec,
+            passed: result.passed,
+        });
+        report.steps.push(result);
+        report.capacity_events_per_sec = search::capacity(&tried);
     }
-    Ok(report)
 }
 
-/// Runs one step at `rate`; `Some(passed)`, or `None` when a later step could not run
-/// (the reason is in the report).
-async fn step(
-    options: &Options,
-    rate: f64,
-    report: &mut CapacityReport,
-) -> anyhow::Result<Option<bool>> {
-    let sse = &options.sse;
-    let per_user = 1000.0 / sse.interval_ms.max(1) as f64;
+/// Events per second of one user.
+fn per_user(options: &Options) -> f64 {
+    1000.0 / options.sse.interval_ms.max(1) as f64
+}
+
+/// Runs the step after `done` steps, at `rate`.
+///
+/// # Errors
+/// When the run cannot start or fails (see [`run`]).
+async fn step(options: &Options, rate: f64, done: usize) -> anyhow::Result<CapacityStep> {
+    let per_user = per_user(options);
     let users = (rate / per_user).ceil().max(1.0) as usize;
     let mut step_options = options.clone();
     step_options.goose.users = Some(users);
     step_options.goose.no_print_metrics = true;
     step_options.sse.summary_json = None;
-    if !report.steps.is_empty() && options.goose.host.is_some() {
+    if done > 0 && options.goose.host.is_some() {
         tokio::time::sleep(BETWEEN_STEPS).await;
     }
     eprintln!(
         "--- capacity step {}: {users} users x {per_user:.1} events/s = {} offered events/s",
-        report.steps.len() + 1,
+        done + 1,
         thousands((users as f64 * per_user).round() as u64)
     );
-    let summary = match run(step_options).await {
-        Ok(summary) => summary,
-        Err(e) if report.steps.is_empty() => return Err(e),
-        Err(e) => {
-            report.stopped_because =
-                format!("step {} could not run: {e:#}", report.steps.len() + 1);
-            return Ok(None);
-        }
-    };
-    let result = step_of(&summary, sse.capacity_p99_ms);
-    let passed = result.passed;
-    report.steps.push(result);
-    if passed {
-        let best = report.capacity_events_per_sec.unwrap_or(0.0);
-        report.capacity_events_per_sec = Some(best.max(summary.offered_events_per_sec));
-    }
-    Ok(Some(passed))
+    let summary = run(step_options).await?;
+    Ok(step_of(&summary, options.sse.capacity_p99_ms))
 }
 
 /// The search as a console table.

@@ -1,0 +1,23 @@
+//! One browser-like EventSource and what it stands on. It knows nothing of goose or of the
+//! run's measurements: the `sse-client` binary needs nothing outside this folder.
+//!
+//! - [`event_source`]: connect, parse, reconnect with `Last-Event-ID`, the 204 / status /
+//!   content-type rules and the deadline, reported to a [`Recorder`].
+//! - [`transport`]: how a request reaches the server (hyper or [`raw_http`]), and why an
+//!   attempt failed.
+//! - [`raw_http`]: the minimal HTTP/1.1 GET that costs the load generator less per event.
+//! - [`pool`]: the few HTTP clients every event source shares.
+//! - [`stop`]: the run's deadline and cancel, seen by every event source.
+//! - [`print`](mod@print): a recorder that prints each happening (the `sse-client` binary).
+
+pub mod event_source;
+pub mod pool;
+pub mod print;
+pub mod raw_http;
+pub mod stop;
+pub mod transport;
+
+pub use event_source::{ClientOptions, Closed, End, EventSource, Recorder};
+pub use pool::{ClientPool, PoolOptions};
+pub use stop::Stop;
+pub use transport::{Connector, Failure, ReadError, Transport};

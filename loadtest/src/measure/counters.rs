@@ -1,0 +1,188 @@
+//! Everything a run counts, per cause: one `u64` per figure, plus failures by status code
+//! and by description. Adding is field-wise, so shards merge in any order.
+
+use std::collections::BTreeMap;
+
+/// Distinct error descriptions kept per map; the rest are counted under one key.
+const MAX_ERROR_KINDS: usize = 32;
+/// The key that counts the descriptions past [`MAX_ERROR_KINDS`].
+const OTHER_KINDS: &str = "(other kinds)";
+
+/// Declares the counter struct, documenting each field once, with a field-wise `add` and
+/// the fields' names.
+macro_rules! counters {
+    ($( $(#[doc = $doc:literal])* $name:ident ),* $(,)?) => {
+        /// Everything the run counts; see the README for what each figure means. How each is
+        /// named and shown is [`crate::report::counters::COUNTERS`].
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct Counters {
+            $( $(#[doc = $doc])* pub $name: u64, )*
+            /// Non-200 answers (other than 204), by status code.
+            pub status_codes: BTreeMap<u16, u64>,
+            /// Transport errors other than refused and timeout, by description.
+            pub other_errors: BTreeMap<String, u64>,
+            /// Read errors of open streams, by description.
+            pub read_error_kinds: BTreeMap<String, u64>,
+        }
+
+        impl Counters {
+            /// The names of the `u64` fields, in order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// Counters whose `u64` fields hold 1, 2, 3… in order, to tell them apart.
+            #[cfg(test)]
+            pub(crate) fn numbered() -> Self {
+                let mut n = 0;
+                Self {
+                    $( $name: { n += 1; n }, )*
+                    ..Self::default()
+                }
+            }
+
+            /// Adds every count of `other` into this one.
+            pub fn add(&mut self, other: &Self) {
+                $( self.$name += other.$name; )*
+                for (code, n) in &other.status_codes {
+                    *self.status_codes.entry(*code).or_default() += n;
+                }
+                for (kind, n) in &other.other_errors {
+                    count_kind(&mut self.other_errors, kind, *n);
+                }
+                for (kind, n) in &other.read_error_kinds {
+                    count_kind(&mut self.read_error_kinds, kind, *n);
+                }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Event sources run (one per goose user and transaction).
+    event_sources,
+    /// Connection attempts, first ones and reconnections.
+    connect_attempts,
+    /// Attempts that opened a stream (200 with `text/event-stream`).
+    connections_opened,
+    /// Attempts refused (nothing listening).
+    failed_refused,
+    /// Attempts refused while the embedded server was down on purpose (`--restart-at`):
+    /// expected, so not failures; the retry that follows is what is measured.
+    refused_during_restart,
+    /// Attempts that timed out (connect or response headers).
+    failed_timeout,
+    /// Attempts answered with a status other than 200 and 204.
+    failed_status,
+    /// Attempts answered 200 with another content type.
+    failed_content_type,
+    /// Attempts that failed with another transport error.
+    failed_other,
+    /// Open streams that broke with a read error.
+    read_errors,
+    /// Open streams that delivered no byte within the idle timeout.
+    idle_timeouts,
+    /// Events dispatched (messages and `bye`) that carried a numeric id.
+    events,
+    /// Events due so far: from the first id to the highest seen, over every event source.
+    expected,
+    /// Ids skipped and never seen, including across reconnections.
+    lost,
+    /// Ids seen more than once.
+    duplicated,
+    /// Skipped ids that arrived after later ones.
+    out_of_order,
+    /// Events whose id is not a number or whose data does not match the id.
+    malformed,
+    /// Events that arrived before their scheduled time (their connection's first event was late).
+    early,
+    /// Connections after the first one of an event source.
+    reconnects,
+    /// Reconnections whose first event was one past the last id seen before.
+    resumed_ok,
+    /// Reconnections whose first event was any other id.
+    resumed_wrong,
+    /// Gaps between events of a connection (or before its first) longer than the stall threshold.
+    stalls,
+    /// Event sources that ended with `bye`.
+    completed_bye,
+    /// Event sources that ended with 204 No Content.
+    ended_no_content,
+    /// Connections we closed ourselves after `--drop-after` events.
+    dropped_by_client,
+    /// Connections the server ended before `bye`.
+    closed_by_server,
+    /// Of those, connections that sent no `retry:` hint before they ended.
+    closed_without_retry_hint,
+    /// Event sources still streaming when the run ended.
+    stopped_at_deadline,
+    /// Keep-alive comments received.
+    keepalives,
+}
+
+impl Counters {
+    /// Every failed connection attempt, whatever the cause.
+    #[must_use]
+    pub fn failed(&self) -> u64 {
+        self.failed_refused
+            + self.failed_timeout
+            + self.failed_status
+            + self.failed_content_type
+            + self.failed_other
+    }
+
+    /// Counts one transport error by description, keeping the map small.
+    pub fn count_error(&mut self, kind: &str) {
+        count_kind(&mut self.other_errors, kind, 1);
+    }
+
+    /// Counts one read error by description, keeping the map small.
+    pub fn count_read_error(&mut self, kind: &str) {
+        count_kind(&mut self.read_error_kinds, kind, 1);
+    }
+}
+
+/// Adds `n` to `kind` in `map`, or to [`OTHER_KINDS`] once the map holds
+/// [`MAX_ERROR_KINDS`] others: a server that fails in new ways every time must not grow it
+/// without bound.
+fn count_kind(map: &mut BTreeMap<String, u64>, kind: &str, n: u64) {
+    if let Some(count) = map.get_mut(kind) {
+        *count += n;
+    } else if map.len() < MAX_ERROR_KINDS {
+        map.insert(kind.to_owned(), n);
+    } else {
+        *map.entry(OTHER_KINDS.to_owned()).or_default() += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_field_by_field_and_maps_by_key() {
+        let mut a = Counters {
+            lost: 1,
+            ..Counters::default()
+        };
+        a.status_codes.insert(503, 2);
+        let mut b = Counters {
+            lost: 2,
+            events: 7,
+            ..Counters::default()
+        };
+        b.status_codes.insert(503, 1);
+        b.status_codes.insert(400, 1);
+        a.add(&b);
+        assert_eq!((a.lost, a.events), (3, 7));
+        assert_eq!(a.status_codes, BTreeMap::from([(400, 1), (503, 3)]));
+    }
+
+    #[test]
+    fn the_error_map_stays_small() {
+        let mut c = Counters::default();
+        for i in 0..100 {
+            c.count_error(&format!("kind {i}"));
+        }
+        assert_eq!(c.other_errors.len(), MAX_ERROR_KINDS + 1);
+        assert_eq!(c.other_errors.values().sum::<u64>(), 100);
+    }
+}

@@ -1,0 +1,21 @@
+//! What a run measures, from the event source's reports to merged histograms and counters.
+//! No I/O: the client's reports and the clock's readings come in, figures go out.
+//!
+//! - [`schedule`]: pure bookkeeping of one event source's ids (lost, duplicated, out of
+//!   order), lateness against the drift-free schedule, and stalls.
+//! - [`recorder`]: the load test's [`crate::client::Recorder`], from reports to counts and
+//!   samples.
+//! - [`counters`]: everything a run counts, by cause, added field by field.
+//! - [`metrics`]: HdrHistograms and counters in per-thread shards, merged at the end, and
+//!   the live figures the progress line reads.
+//! - [`timeline`]: the live figures sampled over the run, bounded.
+//! - [`storm`]: connection attempts and opens in 10 ms bins, for the busiest windows.
+//! - [`outage`]: when the embedded server was down on purpose, so its refusals are expected.
+
+pub mod counters;
+pub mod metrics;
+pub mod outage;
+pub mod recorder;
+pub mod schedule;
+pub mod storm;
+pub mod timeline;

@@ -1,0 +1,20 @@
+//! The results: the run's [`summary::Summary`] as data, and every way it is shown or
+//! judged. Reads what `measure` and `probe` produced; runs nothing.
+//!
+//! - [`summary`]: the result of a run as one serde value (the JSON summary).
+//! - [`counters`]: the one table of counters: label, JSON key, gate key.
+//! - [`console`]: the progress line and the console summary.
+//! - [`files`]: the JSON summary, percentile distributions and the HdrHistogram log.
+//! - [`thresholds`]: the gate's limits, from a TOML file and `--gate-*` flags.
+//! - [`gate`]: those limits checked against a summary: PASS/FAIL and the exit code.
+//! - [`html`]: the `--report-dir` page, self-contained.
+//! - [`plots`]: that page's SVG plots.
+
+pub mod console;
+pub mod counters;
+pub mod files;
+pub mod gate;
+pub mod html;
+pub mod plots;
+pub mod summary;
+pub mod thresholds;

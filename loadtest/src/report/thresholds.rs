@@ -1,0 +1,168 @@
+//! The gate's thresholds: read from a TOML file (such as `loadtest/gates/ci.toml`) and from
+//! `--gate-*` flags, which override the file. [`crate::report::gate`] checks them.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// The gate's command-line options: a thresholds file, and flags that override it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GateOptions {
+    /// Check the run against the thresholds in this TOML file (e.g. loadtest/gates/ci.toml)
+    /// and exit with status 1 naming what failed. `--gate-*` flags override its values.
+    #[arg(long = "gate", value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// Thresholds given as flags.
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+}
+
+impl GateOptions {
+    /// The thresholds in force (the file's, overridden by flags), or `None` when the gate is
+    /// off. Called before the run, so a bad file fails at once.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed.
+    pub fn resolve(&self) -> anyhow::Result<Option<Thresholds>> {
+        let from_file = match &self.file {
+            Some(path) => Thresholds::from_file(path)?,
+            None => Thresholds::default(),
+        };
+        let merged = from_file.overridden_by(&self.thresholds);
+        Ok((self.file.is_some() || merged.any()).then_some(merged))
+    }
+}
+
+/// Pass/fail limits; an unset limit is not checked. Flags are named `--gate-<field>` with
+/// dashes (`--gate-max-lateness-p99-ms 20`); file keys are the field names.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Gate (pass/fail thresholds; exit code 1 when one fails)")]
+pub struct Thresholds {
+    /// Fewest streams that must be open at once.
+    #[arg(long = "gate-min-connections", value_name = "N")]
+    pub min_connections: Option<u64>,
+    /// Fewest events that must arrive.
+    #[arg(long = "gate-min-events", value_name = "N")]
+    pub min_events: Option<u64>,
+    /// Highest share of failed attempts and broken streams, over attempts (0.01 = 1%).
+    #[arg(long = "gate-max-error-rate", value_name = "RATIO")]
+    pub max_error_rate: Option<f64>,
+    /// Most events lost (0 when the gate is on and this is unset).
+    #[arg(long = "gate-max-lost", value_name = "N")]
+    pub max_lost: Option<u64>,
+    /// Most events duplicated (0 when the gate is on and this is unset).
+    #[arg(long = "gate-max-duplicated", value_name = "N")]
+    pub max_duplicated: Option<u64>,
+    /// Most events out of order (0 when the gate is on and this is unset).
+    #[arg(long = "gate-max-out-of-order", value_name = "N")]
+    pub max_out_of_order: Option<u64>,
+    /// Most malformed events (0 when the gate is on and this is unset).
+    #[arg(long = "gate-max-malformed", value_name = "N")]
+    pub max_malformed: Option<u64>,
+    /// Most stalls (gaps between events longer than the stall threshold).
+    #[arg(long = "gate-max-stalls", value_name = "N")]
+    pub max_stalls: Option<u64>,
+    /// Highest per-event lateness p99, ms.
+    #[arg(long = "gate-max-lateness-p99-ms", value_name = "MS")]
+    pub max_lateness_p99_ms: Option<f64>,
+    /// Highest per-event lateness, ms.
+    #[arg(long = "gate-max-lateness-max-ms", value_name = "MS")]
+    pub max_lateness_max_ms: Option<f64>,
+    /// Highest p99 time from response headers to the first event, ms.
+    #[arg(long = "gate-max-first-event-p99-ms", value_name = "MS")]
+    pub max_first_event_p99_ms: Option<f64>,
+    /// Highest p99 time from request to response headers, ms.
+    #[arg(long = "gate-max-open-p99-ms", value_name = "MS")]
+    pub max_open_p99_ms: Option<f64>,
+    /// Highest p99 reconnect time (drop to first event of the next connection), ms.
+    #[arg(long = "gate-max-reconnect-p99-ms", value_name = "MS")]
+    pub max_reconnect_p99_ms: Option<f64>,
+    /// Fewest reconnections (proves a reconnection phase happened).
+    #[arg(long = "gate-min-reconnects", value_name = "N")]
+    pub min_reconnects: Option<u64>,
+    /// Most reconnections that did not resume one past the last id seen (0 when the gate is
+    /// on and this is unset).
+    #[arg(long = "gate-max-resumed-wrong", value_name = "N")]
+    pub max_resumed_wrong: Option<u64>,
+    /// Highest server RSS growth per connection, KiB: the server's own (`--server-pid`) or,
+    /// embedded, the whole process's (server and load generator together).
+    #[arg(long = "gate-max-rss-per-connection-kib", value_name = "KIB")]
+    pub max_rss_per_connection_kib: Option<f64>,
+    /// Most streams the server may still hold once the run is over (0 when the gate is on
+    /// and this is unset; checked where the figure is known).
+    #[arg(long = "gate-max-streams-after", value_name = "N")]
+    pub max_streams_after: Option<u64>,
+    /// Highest growth of the server's RSS over the run, percent of its level before (after
+    /// streams closed and freed memory was returned).
+    #[arg(long = "gate-max-rss-growth-pct", value_name = "PCT")]
+    pub max_rss_growth_pct: Option<f64>,
+}
+
+impl Thresholds {
+    /// Reads a TOML file of thresholds.
+    ///
+    /// # Errors
+    /// When the file cannot be read, or holds an unknown key or a wrong type.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read gate file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("bad gate file {}", path.display()))
+    }
+
+    /// Whether any threshold is set.
+    #[must_use]
+    pub fn any(&self) -> bool {
+        *self != Self::default()
+    }
+
+    /// `self` with every threshold that `overrides` sets replaced by its value.
+    #[must_use]
+    pub fn overridden_by(self, overrides: &Self) -> Self {
+        macro_rules! pick {
+            ($($field:ident),*) => {
+                Self { $($field: overrides.$field.or(self.$field)),* }
+            };
+        }
+        pick!(
+            min_connections,
+            min_events,
+            max_error_rate,
+            max_lost,
+            max_duplicated,
+            max_out_of_order,
+            max_malformed,
+            max_stalls,
+            max_lateness_p99_ms,
+            max_lateness_max_ms,
+            max_first_event_p99_ms,
+            max_open_p99_ms,
+            max_reconnect_p99_ms,
+            min_reconnects,
+            max_resumed_wrong,
+            max_rss_per_connection_kib,
+            max_streams_after,
+            max_rss_growth_pct
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error() {
+        let err = toml::from_str::<Thresholds>("max_lateness_p99 = 5").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_ci_gate_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gates/ci.toml");
+        let gate = Thresholds::from_file(&path).unwrap();
+        assert!(gate.any());
+        assert!(gate.min_connections >= Some(2000));
+    }
+}
