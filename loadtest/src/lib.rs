@@ -8,11 +8,14 @@
 //!   - [`client::raw_http`]: the minimal HTTP/1.1 GET.
 //!   - [`client::pool`]: the shared HTTP clients; [`client::stop`]: deadline and cancel.
 //!   - [`client::print`]: a recorder that prints each happening (for `sse-client`).
+//! - [`profile`]: what the stream is, read from its events (pure, standalone).
+//!   - [`profile::identity`]: numeric `id:`, numeric `data:` or neither, per event source.
+//!   - [`profile::lateness`]: schedule, JSON timestamp or gaps only; reading timestamps.
 //! - [`probe`]: readings from outside the load test (standalone).
 //!   - [`probe::procstat`]: RSS and CPU from `/proc`, the open-files limit and budget.
 //!   - [`probe::aftermath`]: the server's streams and memory after the run, from `/metrics`.
 //!   - [`probe::server_lateness`]: the server's own lateness histogram from `/metrics`.
-//! - [`measure`]: from client reports to figures (uses `client`'s types).
+//! - [`measure`]: from client reports to figures (uses `client`'s types and `profile`).
 //!   - [`measure::schedule`]: pure id and lateness bookkeeping, stalls.
 //!   - [`measure::recorder`]: the load test's recorder, into counters and samples.
 //!   - [`measure::counters`]: everything a run counts, by cause.
@@ -35,6 +38,7 @@
 pub mod client;
 pub mod measure;
 pub mod probe;
+pub mod profile;
 pub mod report;
 pub mod run;
 

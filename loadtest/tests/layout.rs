@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Each folder and the folders it may use.
-const LAYERS: [(&str, &[&str]); 5] = [
+const LAYERS: [(&str, &[&str]); 6] = [
     ("client", &[]),
+    ("profile", &[]),
     ("probe", &[]),
-    ("measure", &["client"]),
-    ("report", &["measure", "probe"]),
-    ("run", &["client", "measure", "probe", "report"]),
+    ("measure", &["client", "profile"]),
+    ("report", &["measure", "probe", "profile"]),
+    ("run", &["client", "measure", "probe", "profile", "report"]),
 ];
 
 /// A module (`folder/file`, or `folder` for its `mod.rs`) and the code of its file, comments

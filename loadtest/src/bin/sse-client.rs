@@ -12,10 +12,20 @@ use reqwest::Url;
 
 /// Connect to an SSE stream like a browser's EventSource and print its events.
 #[derive(Debug, Parser)]
-#[command(name = "sse-client", about, long_about = None)]
+#[command(name = "sse-client", long_about = None)]
 struct Args {
-    /// The stream's URL, such as http://127.0.0.1:8080/digits
-    url: Url,
+    /// The stream's URL, such as http://127.0.0.1:8080/digits, requested exactly as given
+    /// (any SSE server).
+    #[arg(required_unless_present = "url_flag")]
+    url: Option<Url>,
+    /// The same, as the load test takes it.
+    #[arg(
+        long = "url",
+        id = "url_flag",
+        value_name = "URL",
+        conflicts_with = "url"
+    )]
+    url_flag: Option<Url>,
     /// Resume after this id on the first connection (sent as Last-Event-ID).
     #[arg(long, value_name = "ID")]
     last_event_id: Option<String>,
@@ -36,6 +46,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    let Some(url) = args.url.clone().or_else(|| args.url_flag.clone()) else {
+        eprintln!("sse-client: give the stream's URL");
+        return ExitCode::FAILURE;
+    };
     let pool = match ClientPool::new(&PoolOptions {
         clients: 1,
         source_addrs: Vec::new(),
@@ -55,7 +69,7 @@ async fn main() -> ExitCode {
     };
     let stop = Arc::new(Stop::never());
     let mut printer = Printer::new(args.max_events, Arc::clone(&stop), options.default_retry);
-    let mut source = EventSource::new(pool.pick(0).clone(), args.url, options);
+    let mut source = EventSource::new(pool.pick(0).clone(), url, options);
     if let Some(id) = &args.last_event_id {
         source.resume_from(id);
     }

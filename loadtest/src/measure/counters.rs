@@ -23,6 +23,8 @@ macro_rules! counters {
             pub other_errors: BTreeMap<String, u64>,
             /// Read errors of open streams, by description.
             pub read_error_kinds: BTreeMap<String, u64>,
+            /// Events with another name than `message` and `bye`, by name.
+            pub event_names: BTreeMap<String, u64>,
         }
 
         impl Counters {
@@ -50,6 +52,9 @@ macro_rules! counters {
                 }
                 for (kind, n) in &other.read_error_kinds {
                     count_kind(&mut self.read_error_kinds, kind, *n);
+                }
+                for (name, n) in &other.event_names {
+                    count_kind(&mut self.event_names, name, *n);
                 }
             }
         }
@@ -80,7 +85,7 @@ counters! {
     read_errors,
     /// Open streams that delivered no byte within the idle timeout.
     idle_timeouts,
-    /// Events dispatched (messages and `bye`) that carried a numeric id.
+    /// Events dispatched; of an id-sequence source, only those that carried a numeric id.
     events,
     /// Events due so far: from the first id to the highest seen, over every event source.
     expected,
@@ -90,7 +95,8 @@ counters! {
     duplicated,
     /// Skipped ids that arrived after later ones.
     out_of_order,
-    /// Events whose id is not a number or whose data does not match the id.
+    /// Events that should carry a number and do not: a non-numeric id in an id sequence,
+    /// non-numeric data in a numeric-data sequence, or (sse-digits) data other than the id.
     malformed,
     /// Events that arrived before their scheduled time (their connection's first event was late).
     early,
@@ -116,6 +122,19 @@ counters! {
     stopped_at_deadline,
     /// Keep-alive comments received.
     keepalives,
+    /// Reconnections of a numeric-data source whose numbers started again at the first: the
+    /// server keeps no place, so what follows is neither duplicated nor lost.
+    restarted,
+    /// Events without a readable timestamp, when lateness is read from one.
+    untimed,
+    /// Events with another name than `message` and `bye`.
+    other_names,
+    /// Event sources identified by a numeric `id:`.
+    identity_id_sequence,
+    /// Event sources without ids whose `message` data is a number.
+    identity_numeric_data,
+    /// Event sources whose events carry neither (no sequence checks).
+    identity_none,
 }
 
 impl Counters {
@@ -127,6 +146,26 @@ impl Counters {
             + self.failed_status
             + self.failed_content_type
             + self.failed_other
+    }
+
+    /// Whether loss, duplicates and order could be checked: some event source had a sequence
+    /// (ids or numeric data), or none had events without one.
+    #[must_use]
+    pub fn sequence_checkable(&self) -> bool {
+        self.identity_id_sequence + self.identity_numeric_data > 0 || self.identity_none == 0
+    }
+
+    /// Whether resumes could be checked: some event source had ids to resume from, or every
+    /// source's identity is unknown (no events).
+    #[must_use]
+    pub fn resume_checkable(&self) -> bool {
+        self.identity_id_sequence > 0 || self.identity_numeric_data + self.identity_none == 0
+    }
+
+    /// Counts one event of another name than `message` and `bye`, keeping the map small.
+    pub fn count_event_name(&mut self, name: &str) {
+        self.other_names += 1;
+        count_kind(&mut self.event_names, name, 1);
     }
 
     /// Counts one transport error by description, keeping the map small.

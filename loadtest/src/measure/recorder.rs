@@ -1,11 +1,12 @@
 //! The load test's [`Recorder`]: turns what one event source reports into counts and
-//! histogram samples, judging ids and timing with the pure logic of [`crate::measure::schedule`].
+//! histogram samples, judging ids and timing with the pure logic of [`crate::measure::schedule`]
+//! under the source's identity and the run's lateness mode ([`crate::profile`]).
 //! One per goose user; it keeps its own counts and hands them to its thread's shard at
 //! connection ends and when the event source finishes.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sse_digits::sse::MessageEvent;
 
@@ -13,6 +14,9 @@ use crate::client::{Closed, End, Failure, Recorder};
 use crate::measure::counters::Counters;
 use crate::measure::metrics::{record, Metrics};
 use crate::measure::schedule::{IdVerdict, Lateness, Schedule, Sequence, StallWatch};
+use crate::profile::identity::{Identity, Reading};
+use crate::profile::lateness::{against_timestamp, timestamp_nanos, LatenessMode, Signed};
+use crate::profile::StreamProfile;
 
 /// Lateness samples buffered before they go to the shard: one lock per batch, not per event.
 const SAMPLE_BATCH: usize = 32;
@@ -37,8 +41,25 @@ pub struct OpenAttempt {
 pub struct UserRecorder {
     /// The run's measurements.
     metrics: Arc<Metrics>,
-    /// Ids seen by this event source, across its connections.
+    /// What the run checks in each event.
+    profile: StreamProfile,
+    /// What identifies this source's events, once an event has said.
+    identity: Option<Identity>,
+    /// Sequence numbers seen by this event source, across its connections (since its last
+    /// restart from the beginning).
     sequence: Sequence,
+    /// Expected and lost of the sequences before restarts from the beginning.
+    retired: (u64, u64),
+    /// Events of the current connection so far (the schedule's numbers when events carry
+    /// none).
+    connection_events: u64,
+    /// Whether any event arrived (named events alone decide no identity).
+    saw_event: bool,
+    /// Whether the current connection has delivered a sequence number yet.
+    numbered_this_connection: bool,
+    /// A reading of both clocks, to put an arrival `Instant` on the wall clock that event
+    /// timestamps use.
+    wall_base: (Instant, SystemTime),
     /// The current connection's schedule.
     schedule: Schedule,
     /// Gaps between events of the current connection.
@@ -74,9 +95,35 @@ impl UserRecorder {
         interval: Duration,
         stall_threshold: Duration,
     ) -> Self {
+        let profile = StreamProfile {
+            first: first_id,
+            ..StreamProfile::digits(interval)
+        };
+        Self::with_profile(metrics, profile, stall_threshold)
+    }
+
+    /// A recorder for an event source of any server, checked as `profile` says, with stalls
+    /// beyond `stall_threshold`.
+    #[must_use]
+    pub fn with_profile(
+        metrics: Arc<Metrics>,
+        profile: StreamProfile,
+        stall_threshold: Duration,
+    ) -> Self {
+        let interval = match profile.lateness {
+            LatenessMode::Schedule(interval) => interval,
+            LatenessMode::Timestamp(_) | LatenessMode::Gaps => Duration::ZERO,
+        };
         Self {
             metrics,
-            sequence: Sequence::new(first_id),
+            identity: profile.identity,
+            sequence: Sequence::new(profile.first),
+            retired: (0, 0),
+            connection_events: 0,
+            saw_event: false,
+            numbered_this_connection: false,
+            wall_base: (Instant::now(), SystemTime::now()),
+            profile,
             schedule: Schedule::new(interval),
             stalls: StallWatch::new(stall_threshold),
             counters: Counters::default(),
@@ -99,12 +146,18 @@ impl UserRecorder {
     /// Hands everything left to the shard: call once when the event source has finished.
     pub fn finish(mut self) {
         self.counters.event_sources += 1;
-        self.counters.expected += self.sequence.expected();
-        self.counters.lost += self.sequence.lost();
-        self.metrics
-            .live
-            .lost
-            .fetch_add(self.sequence.lost(), Ordering::Relaxed);
+        match self.identity {
+            Some(Identity::IdSequence) => self.counters.identity_id_sequence += 1,
+            Some(Identity::NumericData) => self.counters.identity_numeric_data += 1,
+            Some(Identity::None) => self.counters.identity_none += 1,
+            None if self.saw_event => self.counters.identity_none += 1,
+            // No event at all: nothing said what identifies them.
+            None => {}
+        }
+        let lost = self.retired.1 + self.sequence.lost();
+        self.counters.expected += self.retired.0 + self.sequence.expected();
+        self.counters.lost += lost;
+        self.metrics.live.lost.fetch_add(lost, Ordering::Relaxed);
         self.flush();
     }
 
@@ -145,8 +198,9 @@ impl UserRecorder {
         }
     }
 
-    /// Timing checks for the first event of a connection.
-    fn first_event_of_connection(&mut self, id: u64, at: Instant) {
+    /// Timing checks for the first event of a connection, and its resume check when it
+    /// carries an `id`.
+    fn first_event_of_connection(&mut self, id: Option<u64>, at: Instant) {
         if let Some(opened) = self.awaiting_first_event.take() {
             self.metrics.with_shard(|shard| {
                 record(&mut shard.histograms.first_event, at - opened);
@@ -157,11 +211,84 @@ impl UserRecorder {
                 record(&mut shard.histograms.reconnect, at - since);
             });
         }
+        let Some(id) = id.filter(|_| self.identity == Some(Identity::IdSequence)) else {
+            return;
+        };
         if let Some(resume_at) = self.resume_at.take() {
             if id == resume_at {
                 self.counters.resumed_ok += 1;
             } else {
                 self.counters.resumed_wrong += 1;
+            }
+        }
+    }
+    /// Sequence number `n` arrived: lost, duplicated or out of order, or (numeric data) a
+    /// new connection that started again at the first number.
+    fn observe(&mut self, n: u64) {
+        let first_of_connection = !std::mem::replace(&mut self.numbered_this_connection, true);
+        if first_of_connection
+            && self.identity == Some(Identity::NumericData)
+            && n == self.profile.first
+            && self.sequence.next_expected() > self.profile.first
+        {
+            self.counters.restarted += 1;
+            self.retired.0 += self.sequence.expected();
+            self.retired.1 += self.sequence.lost();
+            self.sequence = Sequence::new(self.profile.first);
+        }
+        match self.sequence.observe(n) {
+            IdVerdict::InOrder | IdVerdict::Gap { .. } => {}
+            IdVerdict::Duplicate => self.counters.duplicated += 1,
+            IdVerdict::OutOfOrder => self.counters.out_of_order += 1,
+        }
+    }
+
+    /// The event's lateness, by the run's mode, into the samples.
+    fn lateness(&mut self, event_type: &str, data: &str, number: Option<u64>, at: Instant) {
+        let late = match &self.profile.lateness {
+            LatenessMode::Gaps => return,
+            LatenessMode::Schedule(_) => {
+                // Events without a number are placed by their order when the stream has no
+                // identity at all; beside numbered ones (a `bye` after numeric data) they
+                // have no place in the schedule.
+                let key = match (number, self.identity) {
+                    (Some(n), _) => n,
+                    (None, None | Some(Identity::None)) => self.connection_events,
+                    (None, Some(_)) => return,
+                };
+                match self.schedule.lateness(key, at) {
+                    Lateness::Anchor => return,
+                    Lateness::Late(late) => Signed::Late(late),
+                    Lateness::Early(early) => Signed::Early(early),
+                }
+            }
+            LatenessMode::Timestamp(field) => {
+                let Some(sent) = timestamp_nanos(data, field) else {
+                    // A closing `bye` need not carry one.
+                    if event_type != "bye" {
+                        self.counters.untimed += 1;
+                    }
+                    return;
+                };
+                let (base_at, base_wall) = self.wall_base;
+                let arrived = base_wall + at.saturating_duration_since(base_at);
+                let arrived = arrived
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as i128);
+                against_timestamp(arrived, sent)
+            }
+        };
+        let steady = self
+            .metrics
+            .live
+            .steady_since
+            .get()
+            .is_some_and(|since| at >= *since);
+        match late {
+            Signed::Late(late) => self.samples.push((late, steady)),
+            Signed::Early(_) => {
+                self.counters.early += 1;
+                self.samples.push((Duration::ZERO, steady));
             }
         }
     }
@@ -194,6 +321,8 @@ impl Recorder for UserRecorder {
             .with_shard(|shard| record(&mut shard.histograms.open, time_to_open));
         self.stalls.start(at);
         self.schedule.restart();
+        self.connection_events = 0;
+        self.numbered_this_connection = false;
         self.awaiting_first_event = Some(at);
         self.remember_open(OpenAttempt {
             elapsed: time_to_open,
@@ -234,35 +363,39 @@ impl Recorder for UserRecorder {
     }
 
     fn event(&mut self, event: MessageEvent<'_>, at: Instant) {
-        let Ok(id) = event.last_event_id.parse::<u64>() else {
-            self.counters.malformed += 1;
-            return;
+        let MessageEvent {
+            event_type,
+            data,
+            last_event_id,
+        } = event;
+        self.saw_event = true;
+        if self.identity.is_none() {
+            self.identity = Identity::decide(event_type, data, last_event_id);
+        }
+        let number = match self.identity.map_or(Reading::NotInSequence, |i| {
+            i.read(event_type, data, last_event_id)
+        }) {
+            Reading::Number(n) => Some(n),
+            Reading::NotInSequence => None,
+            Reading::Malformed => {
+                self.counters.malformed += 1;
+                return;
+            }
         };
-        if event.event_type == "message" && event.data != event.last_event_id {
+        if self.profile.data_matches_id && event_type == "message" && data != last_event_id {
             self.counters.malformed += 1;
+        }
+        if event_type != "message" && event_type != "bye" {
+            self.counters.count_event_name(event_type);
         }
         self.counters.events += 1;
         self.live_events += 1;
-        match self.sequence.observe(id) {
-            IdVerdict::InOrder | IdVerdict::Gap { .. } => {}
-            IdVerdict::Duplicate => self.counters.duplicated += 1,
-            IdVerdict::OutOfOrder => self.counters.out_of_order += 1,
+        if let Some(n) = number {
+            self.observe(n);
         }
-        self.first_event_of_connection(id, at);
-        let steady = self
-            .metrics
-            .live
-            .steady_since
-            .get()
-            .is_some_and(|since| at >= *since);
-        match self.schedule.lateness(id, at) {
-            Lateness::Anchor => {}
-            Lateness::Late(late) => self.samples.push((late, steady)),
-            Lateness::Early(_) => {
-                self.counters.early += 1;
-                self.samples.push((Duration::ZERO, steady));
-            }
-        }
+        self.first_event_of_connection(number, at);
+        self.lateness(event_type, data, number, at);
+        self.connection_events += 1;
         if self.stalls.event(at) {
             self.counters.stalls += 1;
         }
@@ -491,5 +624,104 @@ mod tests {
         let c = metrics.merged().1;
         assert_eq!(c.stalls, 2);
         assert_eq!(c.idle_timeouts, 1);
+    }
+
+    fn any(lateness: LatenessMode) -> (Arc<Metrics>, UserRecorder) {
+        let metrics = Metrics::new();
+        let rec =
+            UserRecorder::with_profile(Arc::clone(&metrics), StreamProfile::any(lateness), ms(500));
+        (metrics, rec)
+    }
+
+    /// The seed's server: `data: N`, no ids; a reconnection starts again at 1.
+    #[test]
+    fn numeric_data_is_a_sequence_and_a_restart_from_one_is_no_loss() {
+        let (metrics, mut rec) = any(LatenessMode::Schedule(ms(100)));
+        let t0 = Instant::now();
+        rec.connecting(t0, "");
+        rec.opened(t0, ms(1));
+        for (i, n) in [1u64, 2, 4, 4].into_iter().enumerate() {
+            rec.event(
+                ev("message", &n.to_string(), ""),
+                t0 + ms(100 * n + i as u64),
+            );
+        }
+        rec.closed(t0 + ms(450), &Closed::ServerEnded, 0, None);
+        rec.connecting(t0 + ms(3450), "");
+        rec.opened(t0 + ms(3450), ms(1));
+        let t1 = t0 + ms(3460);
+        rec.event(ev("message", "1", ""), t1);
+        rec.event(ev("message", "2", ""), t1 + ms(130));
+        rec.event(ev("bye", "bye-bye", ""), t1 + ms(200));
+        rec.closed(t1 + ms(200), &Closed::Bye, 0, None);
+        rec.finish();
+        let (h, c) = metrics.merged();
+        assert_eq!(c.identity_numeric_data, 1);
+        assert_eq!(c.restarted, 1);
+        assert_eq!((c.expected, c.lost, c.duplicated), (6, 1, 1));
+        assert_eq!((c.resumed_ok, c.resumed_wrong, c.malformed), (0, 0, 0));
+        assert_eq!(c.events, 7);
+        assert!(c.sequence_checkable() && !c.resume_checkable());
+        // 3 after the first anchor and 1 after the second (the bye has no number).
+        assert_eq!(h.lateness.len(), 4);
+        assert!(h.lateness.equivalent(h.lateness.max(), 30_000));
+    }
+
+    #[test]
+    fn events_without_id_or_number_are_not_checked_and_not_malformed() {
+        let (metrics, mut rec) = any(LatenessMode::Gaps);
+        let t0 = Instant::now();
+        rec.opened(t0, ms(1));
+        rec.event(ev("message", "hello", ""), t0);
+        rec.event(ev("message", "hello", ""), t0 + ms(10));
+        rec.event(ev("update", "{}", ""), t0 + ms(20));
+        rec.finish();
+        let (h, c) = metrics.merged();
+        assert_eq!((c.identity_none, c.events, c.malformed), (1, 3, 0));
+        assert_eq!(c.event_names.get("update"), Some(&1));
+        assert!(!c.sequence_checkable());
+        assert_eq!(h.lateness.len(), 0);
+    }
+
+    #[test]
+    fn ids_of_any_server_are_checked_without_the_data_rule() {
+        let (metrics, mut rec) = any(LatenessMode::Gaps);
+        let t0 = Instant::now();
+        rec.opened(t0, ms(1));
+        rec.event(ev("message", "{\"a\":1}", "1"), t0);
+        rec.event(ev("message", "{\"a\":1}", "3"), t0);
+        rec.event(ev("message", "x", "oops"), t0);
+        rec.finish();
+        let c = metrics.merged().1;
+        assert_eq!(c.identity_id_sequence, 1);
+        assert_eq!((c.lost, c.malformed, c.events), (1, 1, 2));
+    }
+
+    #[test]
+    fn a_json_timestamp_gives_each_events_lateness() {
+        let (metrics, mut rec) = any(LatenessMode::Timestamp("ts".into()));
+        let (base_at, base_wall) = rec.wall_base;
+        let epoch_ms = |d: Duration| {
+            (base_wall + d)
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        };
+        rec.opened(base_at, ms(1));
+        // Sent at +100 ms, arrived at +125 ms: 25 ms late; one without a timestamp.
+        let data = format!("{{\"ts\": {}}}", epoch_ms(ms(100)));
+        rec.event(ev("message", &data, ""), base_at + ms(125));
+        rec.event(ev("message", "{}", ""), base_at + ms(130));
+        let ahead = format!("{{\"ts\": {}}}", epoch_ms(ms(500)));
+        rec.event(ev("message", &ahead, ""), base_at + ms(140));
+        rec.finish();
+        let (h, c) = metrics.merged();
+        assert_eq!((c.untimed, c.early, h.lateness.len()), (1, 1, 2));
+        // The timestamp drops the wall clock's sub-millisecond part.
+        assert!(
+            (25_000..=26_100).contains(&h.lateness.max()),
+            "{}",
+            h.lateness.max()
+        );
     }
 }

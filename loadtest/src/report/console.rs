@@ -9,7 +9,7 @@ use sse_digits::telemetry::names::EVENT_LATENESS;
 use crate::measure::counters::Counters;
 use crate::measure::storm::Peaks;
 use crate::probe::server_lateness::{ServerLateness, ON_TIME_MS};
-use crate::report::counters::{in_group, Aside, Group};
+use crate::report::counters::{in_group, Aside, Group, NOT_CHECKABLE};
 use crate::report::summary::{Percentiles, ProcessUsage, Summary};
 
 /// What the progress line shows.
@@ -126,11 +126,10 @@ fn counter_line(out: &mut String, c: &Counters, group: Group) {
         }
     };
     for spec in in_group(group) {
-        let value = (spec.get)(c);
-        let value = if spec.separators {
-            thousands(value)
-        } else {
-            value.to_string()
+        let value = match spec.value(c) {
+            None => NOT_CHECKABLE.to_owned(),
+            Some(value) if spec.separators => thousands(value),
+            Some(value) => value.to_string(),
         };
         let label = spec.label;
         match spec.aside {
@@ -165,17 +164,28 @@ pub fn render(s: &Summary) -> String {
             "external server"
         }
     );
+    // Without a schedule neither the interval nor the offered rate is known.
+    let (interval, offered) = match s.interval_ms {
+        0 => ("-".to_owned(), "-".to_owned()),
+        ms => (
+            format!("{ms} ms"),
+            thousands(s.offered_events_per_sec.round() as u64),
+        ),
+    };
     let _ = writeln!(
         out,
-        "  users {} | interval {} ms | offered {} events/s | delivered {} events/s with all streams open ({} over all {:.1} s) | peak open streams {}",
+        "  users {} | interval {interval} | offered {offered} events/s | delivered {} events/s with all streams open ({} over all {:.1} s) | peak open streams {}",
         s.users,
-        s.interval_ms,
-        thousands(s.offered_events_per_sec.round() as u64),
         s.steady_events_per_sec
             .map_or("-".to_owned(), |r| thousands(r.round() as u64)),
         thousands(s.events_per_sec.round() as u64),
         s.elapsed_secs,
         s.peak_open_streams
+    );
+    let _ = writeln!(
+        out,
+        "  {:<16}{}",
+        "lateness mode", s.lateness_against.description
     );
     let _ = writeln!(
         out,
@@ -196,7 +206,12 @@ pub fn render(s: &Summary) -> String {
     counter_line(&mut out, c, Group::Connections);
     storm_line(&mut out, "attempts", &s.storm.attempts, s.storm.bin_ms);
     storm_line(&mut out, "opens", &s.storm.opens, s.storm.bin_ms);
-    for group in [Group::Failures, Group::Events, Group::Endings] {
+    for group in [
+        Group::Failures,
+        Group::Events,
+        Group::Endings,
+        Group::Identity,
+    ] {
         counter_line(&mut out, c, group);
     }
     let p = &s.processes;
@@ -335,6 +350,26 @@ mod tests {
     }
 
     #[test]
+    fn counters_that_cannot_be_checked_say_so() {
+        let c = Counters {
+            identity_none: 4,
+            events: 40,
+            reconnects: 2,
+            ..Counters::default()
+        };
+        let mut out = String::new();
+        counter_line(&mut out, &c, Group::Connections);
+        counter_line(&mut out, &c, Group::Events);
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            [
+                "  connections     attempts 0 | opened 0 | reconnects 2 (resumed ok not checkable, wrong not checkable, restarted from the beginning 0)",
+                "  events          received 40 | expected not checkable | lost not checkable | duplicated not checkable | out of order not checkable | malformed 0 | early 0 | stalls 0 | without timestamp 0 | other names 0 {}",
+            ]
+        );
+    }
+
+    #[test]
     fn each_counter_line_names_its_counters_from_the_table() {
         let mut c = Counters::numbered();
         c.events = 1_234_567;
@@ -348,10 +383,11 @@ mod tests {
         assert_eq!(
             out.lines().collect::<Vec<_>>(),
             [
-                "  connections     attempts 2 | opened 3 | reconnects 19 (resumed ok 20, wrong 21)",
+                "  connections     attempts 2 | opened 3 | reconnects 19 (resumed ok 20, wrong 21, restarted from the beginning 30)",
                 "  failures        refused 4 (+5 during the planned restart) | timeout 6 | status 7 {503: 2} | content type 8 | other 9 {\"io: broken pipe\": 1} | read errors 10 {\"io: unexpected end of file\": 1} | idle timeouts 11",
-                "  events          received 1,234,567 | expected 13 | lost 14 | duplicated 15 | out of order 16 | malformed 17 | early 18 | stalls 22",
+                "  events          received 1,234,567 | expected 13 | lost 14 | duplicated 15 | out of order 16 | malformed 17 | early 18 | stalls 22 | without timestamp 31 | other names 32 {}",
                 "  endings         bye 23 | 204 24 | dropped by client 25 | closed by server 26 (no retry hint 27) | streaming at the end 28 | keep-alives 29",
+                "  identity        id sequence 33 | numeric data 34 | none 35",
             ]
         );
     }

@@ -8,7 +8,7 @@ use serde::ser::SerializeMap as _;
 use crate::measure::counters::Counters;
 use crate::report::thresholds::Thresholds;
 use Bound::{AtLeast, AtMost};
-use Group::{Connections, Endings, Events, Failures};
+use Group::{Connections, Endings, Events, Failures, Identity};
 
 /// A console line of counters, and the page's table of the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,15 +21,18 @@ pub enum Group {
     Events,
     /// How event sources and streams ended.
     Endings,
+    /// Event sources by what identifies their events.
+    Identity,
 }
 
 impl Group {
     /// Every group, in the order shown.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Connections,
         Self::Failures,
         Self::Events,
         Self::Endings,
+        Self::Identity,
     ];
 
     /// The line's heading, and the table's.
@@ -40,6 +43,7 @@ impl Group {
             Self::Failures => "failures",
             Self::Events => "events",
             Self::Endings => "endings",
+            Self::Identity => "identity",
         }
     }
 }
@@ -101,6 +105,25 @@ pub struct CounterSpec {
     pub by_kind: Option<fn(&Counters) -> String>,
     /// The gate's threshold on it, if the gate has one.
     pub gate: Option<GateSpec>,
+    /// Whether the run could count it at all (loss cannot be checked in a stream whose
+    /// events carry no number): when not, it is `null` in the JSON summary and
+    /// `not checkable` on the console, the page and the gate.
+    pub checkable: fn(&Counters) -> bool,
+}
+
+impl CounterSpec {
+    /// Its value, or `None` when the run could not check it.
+    #[must_use]
+    pub fn value(&self, c: &Counters) -> Option<u64> {
+        (self.checkable)(c).then(|| (self.get)(c))
+    }
+}
+
+/// What a counter that cannot be checked shows in place of its value.
+pub const NOT_CHECKABLE: &str = "not checkable";
+
+fn always(_: &Counters) -> bool {
+    true
 }
 
 /// A field of [`Counters`]: its name, which is its JSON key, and its accessor.
@@ -132,6 +155,7 @@ const fn counter(
         get,
         by_kind: None,
         gate: None,
+        checkable: always,
     }
 }
 
@@ -163,6 +187,18 @@ impl CounterSpec {
 
     const fn gate(mut self, gate: GateSpec) -> Self {
         self.gate = Some(gate);
+        self
+    }
+
+    /// Only for sources with a sequence (ids or numeric data).
+    const fn of_sequences(mut self) -> Self {
+        self.checkable = Counters::sequence_checkable;
+        self
+    }
+
+    /// Only for sources with ids to resume from.
+    const fn of_resumes(mut self) -> Self {
+        self.checkable = Counters::resume_checkable;
         self
     }
 }
@@ -214,13 +250,18 @@ pub const COUNTERS: &[CounterSpec] = &[
     counter(field!(events), "received", Events)
         .separators()
         .gate(threshold(limit!(min_events), "events received", AtLeast)),
-    counter(field!(expected), "expected", Events).separators(),
+    counter(field!(expected), "expected", Events)
+        .separators()
+        .of_sequences(),
     counter(field!(lost), "lost", Events)
-        .gate(threshold(limit!(max_lost), "lost events", AtMost).zero_by_default()),
+        .gate(threshold(limit!(max_lost), "lost events", AtMost).zero_by_default())
+        .of_sequences(),
     counter(field!(duplicated), "duplicated", Events)
-        .gate(threshold(limit!(max_duplicated), "duplicated events", AtMost).zero_by_default()),
+        .gate(threshold(limit!(max_duplicated), "duplicated events", AtMost).zero_by_default())
+        .of_sequences(),
     counter(field!(out_of_order), "out of order", Events)
-        .gate(threshold(limit!(max_out_of_order), "out-of-order events", AtMost).zero_by_default()),
+        .gate(threshold(limit!(max_out_of_order), "out-of-order events", AtMost).zero_by_default())
+        .of_sequences(),
     counter(field!(malformed), "malformed", Events)
         .gate(threshold(limit!(max_malformed), "malformed events", AtMost).zero_by_default()),
     counter(field!(early), "early", Events).separators(),
@@ -229,10 +270,13 @@ pub const COUNTERS: &[CounterSpec] = &[
         "reconnects",
         AtLeast,
     )),
-    counter(field!(resumed_ok), "resumed ok", Connections).of_those(),
+    counter(field!(resumed_ok), "resumed ok", Connections)
+        .of_those()
+        .of_resumes(),
     counter(field!(resumed_wrong), "wrong", Connections)
         .of_those()
-        .gate(threshold(limit!(max_resumed_wrong), "wrong resumes", AtMost).zero_by_default()),
+        .gate(threshold(limit!(max_resumed_wrong), "wrong resumes", AtMost).zero_by_default())
+        .of_resumes(),
     counter(field!(stalls), "stalls", Events).gate(threshold(limit!(max_stalls), "stalls", AtMost)),
     counter(field!(completed_bye), "bye", Endings),
     counter(field!(ended_no_content), "204", Endings),
@@ -241,6 +285,17 @@ pub const COUNTERS: &[CounterSpec] = &[
     counter(field!(closed_without_retry_hint), "no retry hint", Endings).of_those(),
     counter(field!(stopped_at_deadline), "streaming at the end", Endings),
     counter(field!(keepalives), "keep-alives", Endings),
+    counter(
+        field!(restarted),
+        "restarted from the beginning",
+        Connections,
+    )
+    .of_those(),
+    counter(field!(untimed), "without timestamp", Events),
+    counter(field!(other_names), "other names", Events).by_kind(|c| format!("{:?}", c.event_names)),
+    counter(field!(identity_id_sequence), "id sequence", Identity),
+    counter(field!(identity_numeric_data), "numeric data", Identity),
+    counter(field!(identity_none), "none", Identity),
 ];
 
 /// The counters of `group`, in the order shown.
@@ -250,17 +305,18 @@ pub fn in_group(group: Group) -> impl Iterator<Item = &'static CounterSpec> {
         .filter(move |spec| spec.group == Some(group))
 }
 
-/// The JSON summary's `counters`: every counter under its [`CounterSpec::json`] key, then
-/// the failures by kind.
+/// The JSON summary's `counters`: every counter under its [`CounterSpec::json`] key (`null`
+/// when it could not be checked), then the failures and event names by kind.
 impl serde::Serialize for Counters {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(COUNTERS.len() + 3))?;
+        let mut map = serializer.serialize_map(Some(COUNTERS.len() + 4))?;
         for spec in COUNTERS {
-            map.serialize_entry(spec.json, &(spec.get)(self))?;
+            map.serialize_entry(spec.json, &spec.value(self))?;
         }
         map.serialize_entry("status_codes", &self.status_codes)?;
         map.serialize_entry("other_errors", &self.other_errors)?;
         map.serialize_entry("read_error_kinds", &self.read_error_kinds)?;
+        map.serialize_entry("event_names", &self.event_names)?;
         map.end()
     }
 }
@@ -335,15 +391,50 @@ mod tests {
         }
     }
 
+    /// Sources without identity and none with one: the sequence counters are `null`, not 0.
+    #[test]
+    fn counters_that_cannot_be_checked_are_null() {
+        let c = Counters {
+            identity_none: 3,
+            events: 10,
+            ..Counters::default()
+        };
+        let json = serde_json::to_value(&c).unwrap();
+        for key in [
+            "expected",
+            "lost",
+            "duplicated",
+            "out_of_order",
+            "resumed_ok",
+            "resumed_wrong",
+        ] {
+            assert!(json[key].is_null(), "{key}: {}", json[key]);
+        }
+        assert_eq!(json["events"], 10);
+        assert_eq!(json["malformed"], 0);
+        let numeric = Counters {
+            identity_numeric_data: 1,
+            ..c
+        };
+        let json = serde_json::to_value(&numeric).unwrap();
+        assert_eq!(json["lost"], 0);
+        assert!(json["resumed_wrong"].is_null());
+    }
+
     #[test]
     fn the_json_keys_are_the_tables_then_the_kinds() {
         let json = serde_json::to_value(Counters::numbered()).unwrap();
         let object = json.as_object().unwrap();
-        assert_eq!(object.len(), COUNTERS.len() + 3);
+        assert_eq!(object.len(), COUNTERS.len() + 4);
         for spec in COUNTERS {
             assert_eq!(object[spec.json], (spec.get)(&Counters::numbered()));
         }
-        for kinds in ["status_codes", "other_errors", "read_error_kinds"] {
+        for kinds in [
+            "status_codes",
+            "other_errors",
+            "read_error_kinds",
+            "event_names",
+        ] {
             assert!(object[kinds].is_object(), "{kinds}");
         }
     }

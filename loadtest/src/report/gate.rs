@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::counters::{Bound, COUNTERS};
+use crate::report::counters::{Bound, COUNTERS, NOT_CHECKABLE};
 use crate::report::summary::Summary;
 use crate::report::thresholds::Thresholds;
 use Bound::{AtLeast, AtMost};
@@ -32,8 +32,21 @@ impl Thresholds {
                 .filter_map(|spec| Some((spec, spec.gate.as_ref()?)))
                 .filter(|(_, gate)| gate.bound == bound)
             {
-                let limit = (gate.limit)(self).or(gate.default);
-                checks.extend(count_check(gate.check, bound, limit, (spec.get)(c)));
+                let given = (gate.limit)(self);
+                match (spec.value(c), given.or(gate.default)) {
+                    (Some(measured), limit) => {
+                        checks.extend(count_check(gate.check, bound, limit, measured));
+                    }
+                    // Said, never passed silently: a limit the user set on what the run
+                    // could not check fails; the gate's own default of 0 does not.
+                    (None, Some(limit)) => checks.push(Check::new(
+                        gate.check,
+                        threshold_text(bound, limit),
+                        NOT_CHECKABLE.to_owned(),
+                        given.is_none(),
+                    )),
+                    (None, None) => {}
+                }
             }
         }
         let after = summary.server_after.as_ref();
@@ -45,28 +58,39 @@ impl Thresholds {
                 u64::try_from(open).unwrap_or(u64::MAX),
             ));
         }
-        let mut ms_at_most = |name: &str, limit: Option<f64>, measured: f64| {
+        let mut ms_at_most = |name: &str, limit: Option<f64>, measured: Option<f64>| {
             if let Some(limit) = limit {
                 checks.push(Check::new(
                     name,
                     format!("<= {limit} ms"),
-                    format!("{measured:.3} ms"),
-                    measured <= limit,
+                    measured.map_or_else(|| "not measured".to_owned(), |m| format!("{m:.3} ms")),
+                    measured.is_some_and(|m| m <= limit),
                 ));
             }
         };
-        ms_at_most("lateness p99", self.max_lateness_p99_ms, l.lateness.p99_ms);
-        ms_at_most("lateness max", self.max_lateness_max_ms, l.lateness.max_ms);
+        // Without a schedule or a timestamp there is no lateness: its limits fail, they
+        // cannot pass on an empty histogram.
+        let lateness = (!summary.lateness_against.not_measured()).then_some(&l.lateness);
+        ms_at_most(
+            "lateness p99",
+            self.max_lateness_p99_ms,
+            lateness.map(|p| p.p99_ms),
+        );
+        ms_at_most(
+            "lateness max",
+            self.max_lateness_max_ms,
+            lateness.map(|p| p.max_ms),
+        );
         ms_at_most(
             "first event p99",
             self.max_first_event_p99_ms,
-            l.first_event.p99_ms,
+            Some(l.first_event.p99_ms),
         );
-        ms_at_most("open p99", self.max_open_p99_ms, l.open.p99_ms);
+        ms_at_most("open p99", self.max_open_p99_ms, Some(l.open.p99_ms));
         ms_at_most(
             "reconnect p99",
             self.max_reconnect_p99_ms,
-            l.reconnect.p99_ms,
+            Some(l.reconnect.p99_ms),
         );
         if let Some(limit) = self.max_error_rate {
             let rate = error_rate(summary);
@@ -109,11 +133,24 @@ impl Thresholds {
 /// The check of a count against `limit`, when there is one.
 fn count_check(name: &str, bound: Bound, limit: Option<u64>, measured: u64) -> Option<Check> {
     let limit = limit?;
-    let (threshold, passed) = match bound {
-        AtLeast => (format!(">= {limit}"), measured >= limit),
-        AtMost => (format!("<= {limit}"), measured <= limit),
+    let passed = match bound {
+        AtLeast => measured >= limit,
+        AtMost => measured <= limit,
     };
-    Some(Check::new(name, threshold, measured.to_string(), passed))
+    Some(Check::new(
+        name,
+        threshold_text(bound, limit),
+        measured.to_string(),
+        passed,
+    ))
+}
+
+/// `>= 5` or `<= 0`.
+fn threshold_text(bound: Bound, limit: u64) -> String {
+    match bound {
+        AtLeast => format!(">= {limit}"),
+        AtMost => format!("<= {limit}"),
+    }
 }
 
 /// Failed attempts and broken streams over attempts (0 when nothing was attempted).
@@ -218,6 +255,9 @@ mod tests {
             embedded: true,
             users: 2000,
             interval_ms: 100,
+            lateness_against: crate::report::summary::LatenessAgainst::of(
+                &crate::profile::LatenessMode::Schedule(std::time::Duration::from_millis(100)),
+            ),
             offered_events_per_sec: 20_000.0,
             elapsed_secs: 30.0,
             events_per_sec: 16_000.0,
@@ -289,6 +329,44 @@ mod tests {
             limits.check(&summary).failures(),
             ["server RSS growth over the run not measured (limit <= 10%)"],
             "a limit that cannot be checked fails rather than passing unseen"
+        );
+    }
+
+    /// A stream whose events carry no number: the loss checks say `not checkable`; the
+    /// gate's own 0 passes, a limit the user wrote fails.
+    #[test]
+    fn a_counter_that_cannot_be_checked_is_said_and_fails_only_when_asked_for() {
+        let mut summary = clean_summary();
+        summary.counters.identity_none = 2000;
+        let verdict = gate().check(&summary);
+        assert!(verdict.passed(), "{}", verdict.render("test"));
+        let lost = verdict
+            .checks
+            .iter()
+            .find(|c| c.name == "lost events")
+            .unwrap();
+        assert_eq!(lost.measured, NOT_CHECKABLE);
+        let limits = Thresholds {
+            max_lost: Some(0),
+            ..gate()
+        };
+        assert_eq!(
+            limits.check(&summary).failures(),
+            ["lost events not checkable (limit <= 0)"]
+        );
+    }
+
+    #[test]
+    fn a_lateness_limit_fails_when_lateness_was_not_measured() {
+        let mut summary = clean_summary();
+        summary.lateness_against =
+            crate::report::summary::LatenessAgainst::of(&crate::profile::LatenessMode::Gaps);
+        assert_eq!(
+            gate().check(&summary).failures(),
+            [
+                "lateness p99 not measured (limit <= 20 ms)",
+                "lateness max not measured (limit <= 500 ms)",
+            ]
         );
     }
 

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 
 use crate::probe::server_lateness::ServerLateness;
 use crate::report::console::thousands;
-use crate::report::counters::{in_group, Aside, Group, COUNTERS};
+use crate::report::counters::{in_group, Aside, Group, COUNTERS, NOT_CHECKABLE};
 use crate::report::gate::Verdict;
 use crate::report::plots;
 use crate::report::summary::{Percentiles, ProcessUsage, Summary};
@@ -325,7 +325,10 @@ fn counter_table(out: &mut String, s: &Summary) {
                 Aside::OfThose => format!("<th class=\"aside\">{}</th>", escape(spec.label)),
                 Aside::Besides => format!("<th class=\"aside\">+ {}</th>", escape(spec.label)),
             };
-            let value = cell(&format!("counters.{}", spec.json), thousands((spec.get)(c)));
+            let value = spec
+                .value(c)
+                .map_or_else(|| NOT_CHECKABLE.to_owned(), thousands);
+            let value = cell(&format!("counters.{}", spec.json), value);
             let _ = writeln!(out, "<tr>{label}{value}</tr>");
         }
         out.push_str("</table>\n");

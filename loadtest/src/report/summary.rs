@@ -14,6 +14,7 @@ use crate::measure::timeline::Timeline;
 use crate::probe::aftermath::ServerAfterRun;
 use crate::probe::procstat::{FileLimit, ProcSample};
 use crate::probe::server_lateness::ServerLateness;
+use crate::profile::LatenessMode;
 
 /// Percentiles of one histogram, in milliseconds (µs resolution).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -182,6 +183,32 @@ impl Processes {
     }
 }
 
+/// What lateness was measured against (see [`LatenessMode`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LatenessAgainst {
+    /// `schedule`, `timestamp` or `gaps` (no lateness: inter-arrival gaps only).
+    pub mode: &'static str,
+    /// The same in words, as the console prints it.
+    pub description: String,
+}
+
+impl LatenessAgainst {
+    /// The report of `mode`.
+    #[must_use]
+    pub fn of(mode: &LatenessMode) -> Self {
+        Self {
+            mode: mode.key(),
+            description: mode.to_string(),
+        }
+    }
+
+    /// True when no event got a lateness (gaps only).
+    #[must_use]
+    pub fn not_measured(&self) -> bool {
+        self.mode == LatenessMode::Gaps.key()
+    }
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -193,8 +220,10 @@ pub struct Summary {
     pub embedded: bool,
     /// Goose users (one event source each).
     pub users: usize,
-    /// The schedule's interval, ms.
+    /// The schedule's interval, ms (0 when lateness is not measured against a schedule).
     pub interval_ms: u64,
+    /// What lateness was measured against.
+    pub lateness_against: LatenessAgainst,
     /// users x events per second per user.
     pub offered_events_per_sec: f64,
     /// Wall time from the first user's start to the end of the run, s.

@@ -142,7 +142,7 @@ pub async fn find_capacity(options: &Options) -> anyhow::Result<CapacityReport> 
 
 /// Events per second of one user.
 fn per_user(options: &Options) -> f64 {
-    1000.0 / options.sse.interval_ms.max(1) as f64
+    1000.0 / options.sse.interval_ms().max(1) as f64
 }
 
 /// Runs the step after `done` steps, at `rate`.

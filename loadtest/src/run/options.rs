@@ -10,20 +10,27 @@ use anyhow::Context as _;
 use clap::Parser;
 use goose::config::GooseConfiguration;
 
+use reqwest::Url;
+
 use crate::client::transport::Transport;
+use crate::profile::{LatenessMode, StreamProfile};
 use crate::report::html::GOOSE_REPORT;
 
 /// Users when `-u` is not given.
 pub const DEFAULT_USERS: usize = 1000;
 /// Users started per second when neither `-r` nor `-s` is given.
 pub const DEFAULT_RATE: &str = "500";
+/// sse-digits' interval when `--interval-ms` is not given.
+pub const DEFAULT_INTERVAL_MS: u64 = 100;
 /// Run time when `-t` is not given.
 pub const DEFAULT_RUN_TIME: &str = "30s";
 
-/// Load test for sse-digits: each goose user is one browser-like EventSource on /digits.
+/// Load test for SSE servers: each goose user is one browser-like EventSource.
 ///
-/// Without --host, the server runs inside this process on 127.0.0.1 (a free port). With
-/// --host, it targets a running server. See loadtest/README.md for what each figure means.
+/// Any SSE server: --url URL (sent exactly as given). sse-digits: without --host, the server
+/// runs inside this process on 127.0.0.1 (a free port); with --host, it targets a running
+/// one, at --path with the digits parameters added. See loadtest/README.md for what each
+/// figure means.
 #[derive(Debug, Clone, Parser)]
 // A repeated option keeps its last value, as in goose's own parser.
 #[command(
@@ -69,21 +76,49 @@ impl Options {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "SSE load test")]
 pub struct SseOptions {
-    /// Path of the event stream on the host.
+    /// Any SSE server: the stream's full URL, requested exactly as given (no parameters
+    /// added). Not with --host, --path, --count, --max-secs, the embedded server's options
+    /// or --find-capacity.
+    #[arg(
+        long,
+        value_name = "URL",
+        value_parser = parse_url,
+        conflicts_with_all = [
+            "host", "path", "count", "max_secs", "restart_at", "restart_down_ms",
+            "server_retry_ms", "server_drain_ms", "server_workers", "find_capacity",
+        ]
+    )]
+    pub url: Option<Url>,
+
+    /// sse-digits: path of the event stream on the host.
     #[arg(long, default_value = "/digits", value_name = "PATH")]
     pub path: String,
 
-    /// Milliseconds between events, asked of the server with `interval_ms` (the schedule
-    /// lateness is measured against).
-    #[arg(long, default_value_t = 100, value_name = "MS")]
-    pub interval_ms: u64,
+    /// The schedule lateness is measured against: events this many ms apart, anchored at each
+    /// connection's first event. sse-digits: asked of the server with `interval_ms` (default
+    /// 100). With --url: give it when the server's interval is known; without it (and without
+    /// --timestamp-field) lateness is not measured, only gaps.
+    #[arg(long, value_name = "MS")]
+    pub interval_ms: Option<u64>,
 
-    /// Id of the stream's final `bye` event, asked with `count` (default: the server's).
+    /// With --url: measure lateness as arrival − the time in this field of each event's JSON
+    /// data (a number of ms since the Unix epoch, or an RFC 3339 string); the server's clock
+    /// must agree with this machine's.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "url",
+        conflicts_with = "interval_ms"
+    )]
+    pub timestamp_field: Option<String>,
+
+    /// sse-digits: id of the stream's final `bye` event, asked with `count` (default: the
+    /// server's).
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
 
-    /// Ask the server to end each stream after this many seconds (`max_secs`), with a
-    /// `retry:` hint: every user reconnects and must resume without loss.
+    /// sse-digits: ask the server to end each stream after this many seconds (`max_secs`),
+    /// with a `retry:` hint: every user reconnects and must resume without loss.
     #[arg(long, value_name = "SECS")]
     pub max_secs: Option<u64>,
 
@@ -206,22 +241,56 @@ pub struct SseOptions {
 }
 
 impl SseOptions {
-    /// The interval between events.
+    /// The schedule's interval in ms: as given, else sse-digits' 100, and 0 (no schedule)
+    /// for a --url stream.
+    #[must_use]
+    pub fn interval_ms(&self) -> u64 {
+        match (self.interval_ms, &self.url) {
+            (Some(ms), _) => ms,
+            (None, None) => DEFAULT_INTERVAL_MS,
+            (None, Some(_)) => 0,
+        }
+    }
+
+    /// The interval between events (zero when there is no schedule).
     #[must_use]
     pub fn interval(&self) -> Duration {
-        Duration::from_millis(self.interval_ms)
+        Duration::from_millis(self.interval_ms())
     }
 
-    /// The gap between events beyond which a stream counts as stalled.
+    /// What the run checks in each event: sse-digits' ids and schedule, or, with --url, the
+    /// lateness mode the flags chose.
+    #[must_use]
+    pub fn profile(&self) -> StreamProfile {
+        if self.url.is_none() {
+            return StreamProfile::digits(self.interval());
+        }
+        StreamProfile::any(match (&self.timestamp_field, self.interval_ms) {
+            (Some(field), _) => LatenessMode::Timestamp(field.clone()),
+            (None, Some(ms)) => LatenessMode::Schedule(Duration::from_millis(ms)),
+            (None, None) => LatenessMode::Gaps,
+        })
+    }
+
+    /// The gap between events beyond which a stream counts as stalled: --stall-intervals
+    /// intervals (seconds when there is no schedule), at least one second.
     #[must_use]
     pub fn stall_threshold(&self) -> Duration {
-        (self.interval() * self.stall_intervals).max(Duration::from_secs(1))
+        let unit = match self.interval_ms() {
+            0 => Duration::from_secs(1),
+            ms => Duration::from_millis(ms),
+        };
+        (unit * self.stall_intervals).max(Duration::from_secs(1))
     }
 
-    /// The path with the query that sets the server's schedule for this run.
+    /// What each user requests: the --url as given, or the path with the query that sets
+    /// sse-digits' schedule for this run (joined to the host).
     #[must_use]
     pub fn path_and_query(&self) -> String {
-        let mut query = format!("interval_ms={}", self.interval_ms);
+        if let Some(url) = &self.url {
+            return url.to_string();
+        }
+        let mut query = format!("interval_ms={}", self.interval_ms());
         if let Some(count) = self.count {
             query.push_str(&format!("&count={count}"));
         }
@@ -231,6 +300,23 @@ impl SseOptions {
         let sep = if self.path.contains('?') { '&' } else { '?' };
         format!("{}{sep}{query}", self.path)
     }
+}
+
+/// Parses an absolute `http` URL.
+///
+/// # Errors
+/// A message naming what is wrong.
+pub fn parse_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "{text:?}: only http:// URLs (the load test speaks plain HTTP/1.1)"
+        ));
+    }
+    if url.host().is_none() {
+        return Err(format!("{text:?}: no host"));
+    }
+    Ok(url)
 }
 
 /// Local addresses to spread connections over.
@@ -300,7 +386,7 @@ mod tests {
         assert_eq!(o.goose.host.as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(o.goose.users, Some(20));
         assert_eq!(o.goose.run_time.as_deref(), Some("5s"));
-        assert_eq!(o.sse.interval_ms, 50);
+        assert_eq!(o.sse.interval_ms(), 50);
         assert_eq!(o.sse.drop_after, Some(7));
     }
 
@@ -314,6 +400,58 @@ mod tests {
             o.sse.path_and_query(),
             "/digits?interval_ms=100&count=50&max_secs=3"
         );
+    }
+
+    #[test]
+    fn a_url_is_requested_exactly_as_given() {
+        let o =
+            Options::try_parse_from(["loadtest", "--url", "http://127.0.0.1:8083/digits"]).unwrap();
+        assert_eq!(o.sse.path_and_query(), "http://127.0.0.1:8083/digits");
+        assert_eq!(o.sse.profile(), StreamProfile::any(LatenessMode::Gaps));
+        assert_eq!(o.sse.interval_ms(), 0);
+        assert_eq!(o.sse.stall_threshold(), Duration::from_secs(10));
+        let o = Options::try_parse_from([
+            "loadtest",
+            "--url",
+            "http://h/s?a=1",
+            "--interval-ms",
+            "1000",
+        ])
+        .unwrap();
+        assert_eq!(o.sse.path_and_query(), "http://h/s?a=1");
+        assert_eq!(
+            o.sse.profile().lateness,
+            LatenessMode::Schedule(Duration::from_secs(1))
+        );
+        let o =
+            Options::try_parse_from(["loadtest", "--url", "http://h/s", "--timestamp-field", "ts"])
+                .unwrap();
+        assert_eq!(
+            o.sse.profile().lateness,
+            LatenessMode::Timestamp("ts".into())
+        );
+        assert!(!o.sse.profile().data_matches_id);
+    }
+
+    #[test]
+    fn flags_that_make_no_sense_with_a_url_are_refused() {
+        for extra in [
+            &["-H", "http://127.0.0.1:1"][..],
+            &["--path", "/x"],
+            &["--count", "3"],
+            &["--max-secs", "3"],
+            &["--restart-at", "1"],
+            &["--server-retry-ms", "100"],
+            &["--find-capacity"],
+            &["--interval-ms", "100", "--timestamp-field", "ts"],
+        ] {
+            let mut args = vec!["loadtest", "--url", "http://127.0.0.1:1/s"];
+            args.extend_from_slice(extra);
+            assert!(Options::try_parse_from(&args).is_err(), "{extra:?}");
+        }
+        assert!(Options::try_parse_from(["loadtest", "--timestamp-field", "ts"]).is_err());
+        assert!(Options::try_parse_from(["loadtest", "--url", "https://h/s"]).is_err());
+        assert!(Options::try_parse_from(["loadtest", "--url", "/digits"]).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::client::{ClientOptions, ClientPool, PoolOptions, Stop};
 use crate::measure::metrics::Metrics;
 use crate::probe::aftermath::{self, ServerAfterRun};
 use crate::probe::procstat::{self, ProcSample};
-use crate::report::summary::{Latencies, ProcessUsage, Processes, Summary};
+use crate::report::summary::{Latencies, LatenessAgainst, ProcessUsage, Processes, Summary};
 use crate::run::embedded::EmbeddedServer;
 use crate::run::monitor::{monitor, MonitorArgs};
 use crate::run::options::{Options, SseOptions, DEFAULT_RATE, DEFAULT_RUN_TIME, DEFAULT_USERS};
@@ -92,7 +92,7 @@ fn timespan(text: &str, flag: &str) -> anyhow::Result<Duration> {
 pub fn embedded_config(sse: &SseOptions, file_limit: procstat::FileLimit) -> Config {
     Config {
         bind: ([127, 0, 0, 1], 0).into(),
-        interval_ms: sse.interval_ms,
+        interval_ms: sse.interval_ms(),
         workers: sse.server_workers,
         retry_ms: sse.server_retry_ms,
         drain_ms: sse.server_drain_ms,
@@ -109,7 +109,7 @@ pub fn embedded_config(sse: &SseOptions, file_limit: procstat::FileLimit) -> Con
 pub async fn run(options: Options) -> anyhow::Result<Summary> {
     let sse = options.sse.clone();
     let plan = plan(&options.goose)?;
-    let embedded = plan.goose.host.is_none();
+    let embedded = plan.goose.host.is_none() && sse.url.is_none();
     if sse.restart_at.is_some() && !embedded {
         bail!(
             "--restart-at needs the embedded server (it cannot restart a server given by --host)"
@@ -120,6 +120,10 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         .map_err(anyhow::Error::msg)?;
 
     let mut goose = plan.goose;
+    if let Some(url) = &sse.url {
+        // Goose needs a host; every user requests the whole URL.
+        goose.host = Some(url.origin().ascii_serialization());
+    }
     let server = if embedded {
         let server = EmbeddedServer::start(embedded_config(&sse, file_limit))?;
         goose.host = Some(server.url());
@@ -128,7 +132,11 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         None
     };
     let host = goose.host.clone().unwrap_or_default();
-    let target = format!("{}{}", host.trim_end_matches('/'), sse.path_and_query());
+    let target = match &sse.url {
+        Some(url) => url.to_string(),
+        None => format!("{}{}", host.trim_end_matches('/'), sse.path_and_query()),
+    };
+    let profile = sse.profile();
 
     // An external server's gauge and memory, from its /metrics, if it has one (read before the
     // run's clock starts).
@@ -164,8 +172,11 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             drop_after: sse.drop_after,
         },
         path_and_query: sse.path_and_query(),
-        request_name: sse.path.clone(),
-        interval: sse.interval(),
+        request_name: sse
+            .url
+            .as_ref()
+            .map_or_else(|| sse.path.clone(), |url| url.path().to_owned()),
+        profile: profile.clone(),
         stall_threshold: sse.stall_threshold(),
     });
 
@@ -287,8 +298,12 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             .as_secs_f64(),
         embedded,
         users: plan.users,
-        interval_ms: sse.interval_ms,
-        offered_events_per_sec: plan.users as f64 * 1000.0 / sse.interval_ms.max(1) as f64,
+        interval_ms: sse.interval_ms(),
+        lateness_against: LatenessAgainst::of(&profile.lateness),
+        offered_events_per_sec: match sse.interval_ms() {
+            0 => 0.0,
+            ms => plan.users as f64 * 1000.0 / ms as f64,
+        },
         elapsed_secs: elapsed.as_secs_f64(),
         events_per_sec: counters.events as f64 / elapsed.as_secs_f64().max(1e-9),
         steady_events_per_sec: peaks.steady_events_per_sec,

@@ -11,6 +11,7 @@ use goose::prelude::TransactionResult;
 use crate::client::{ClientOptions, ClientPool, End, EventSource, Stop};
 use crate::measure::metrics::Metrics;
 use crate::measure::recorder::UserRecorder;
+use crate::profile::StreamProfile;
 
 /// The first id of a fresh digits stream.
 pub const FIRST_ID: u64 = 1;
@@ -26,12 +27,12 @@ pub struct RunContext {
     pub stop: Arc<Stop>,
     /// How each event source behaves.
     pub client: ClientOptions,
-    /// The stream's path and query, joined to goose's host.
+    /// The stream's path and query, joined to goose's host (or a whole URL, kept as is).
     pub path_and_query: String,
     /// The request name in goose's tables (the path without the query).
     pub request_name: String,
-    /// The schedule's interval.
-    pub interval: Duration,
+    /// What each event is checked for (identity, lateness).
+    pub profile: StreamProfile,
     /// Gaps longer than this are stalls.
     pub stall_threshold: Duration,
 }
@@ -58,10 +59,9 @@ async fn event_source(user: &mut GooseUser, context: &RunContext) -> Transaction
         .join(&context.path_and_query)
         .map_err(|e| Box::new(TransactionError::from(e)))?;
     let client = context.pool.pick(user.weighted_users_index).clone();
-    let mut recorder = UserRecorder::new(
+    let mut recorder = UserRecorder::with_profile(
         Arc::clone(&context.metrics),
-        FIRST_ID,
-        context.interval,
+        context.profile.clone(),
         context.stall_threshold,
     );
     let mut source = EventSource::new(client, url, context.client.clone());
