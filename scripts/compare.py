@@ -122,7 +122,10 @@ def stop_server(process, sig=signal.SIGTERM):
 
 
 def loadtest(args, url, extra, json_path, server_pid):
-    argv = ["taskset", "-c", "1", str(args.loadtest), "--url", f"http://127.0.0.1:{PORT}{url}",
+    # `--url URL` sends the URL as given; None: `--host`, the load test's own digits query.
+    target = (["--url", f"http://127.0.0.1:{PORT}{url}"] if url is not None
+              else ["--host", f"http://127.0.0.1:{PORT}"])
+    argv = ["taskset", "-c", "1", str(args.loadtest), *target,
             "--interval-ms", str(args.interval_ms), "--progress-secs", "0",
             "--summary-json", str(json_path), "--server-pid", str(server_pid), *extra]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -168,9 +171,13 @@ def restart(args, name, peer, out):
 
 
 def capacity(args, name, peer, out):
+    """The capacity search runs in the load test's sse-digits mode (`--host`, with its own
+    `?interval_ms=` query), which every peer but the exact-URL Node demo accepts."""
+    if "?" not in peer["url"]:
+        return "needs query parameters"
     server = start_server(peer)
     try:
-        run = loadtest(args, peer["url"], ["--find-capacity", "--capacity-p99-ms", "20",
+        run = loadtest(args, None, ["--find-capacity", "--capacity-p99-ms", "20",
                                            "-r", str(args.rate), "-t", f"{args.secs}s"],
                        out / f"{name}-capacity.json", server.pid)
         report = finish(run, out / f"{name}-capacity.json", out / f"{name}-capacity.log")
@@ -196,6 +203,20 @@ def problems(name, args, steady_run):
     return [f"{name}: {p}" for p in found]
 
 
+def restart_problems(name, restart_run):
+    """After a kill and restart every client must have come back, and nothing that can be
+    checked lost."""
+    if restart_run is None:
+        return []
+    counters = get(restart_run, "counters") or {}
+    found = []
+    if not counters.get("reconnects"):
+        found.append("no reconnection after the restart")
+    if counters.get("lost"):
+        found.append(f"lost {counters['lost']} across the restart")
+    return [f"{name}: {p}" for p in found]
+
+
 def get(summary, *path):
     for key in path:
         if not isinstance(summary, dict) or summary.get(key) is None:
@@ -216,11 +237,15 @@ def row(name, steady_run, restart_run, capacity_eps, note):
     late = get(steady_run, "latencies", "lateness_steady") or {}
     server = get(steady_run, "processes", "server") or {}
     per_event = server.get("cpu_us_per_event")
-    lost = get(restart_run, "counters", "lost")
+    counters = get(restart_run, "counters") or {}
+    lost = counters.get("lost")
     # Without ids or numbered data nothing can be lost or kept track of.
-    identity = get(restart_run, "identity") or get(steady_run, "identity")
     if lost is None and restart_run is not None:
         lost = "not checkable"
+    sources = get(steady_run, "counters") or {}
+    identity = ", ".join(f"{label} {sources[key]}" for key, label in (
+        ("identity_id_sequence", "ids"), ("identity_numeric_data", "numeric data"),
+        ("identity_none", "none")) if sources.get(key))
     return {
         "server": name,
         "streams held": fmt(get(steady_run, "peak_open_streams"), 0),
@@ -235,8 +260,11 @@ def row(name, steady_run, restart_run, capacity_eps, note):
                                    f" / {fmt(get(restart_run, 'latencies', 'reconnect', 'p99_ms'), 0)}"
                                    if restart_run else "—"),
         "lost across restart": fmt(lost, 0),
+        "resumed / restarted from 1": (f"{fmt(counters.get('resumed_ok'), 0)} / "
+                                       f"{fmt(counters.get('restarted'), 0)}"
+                                       if restart_run else "—"),
         "capacity events/s (p99 < 20 ms)": fmt(capacity_eps, 0),
-        "identity": fmt(json.dumps(identity) if isinstance(identity, (dict, list)) else identity),
+        "identity (sources)": identity or "—",
         "note": note,
     }
 
@@ -304,7 +332,7 @@ def main():
             steady_run = steady(args, name, peer, args.out)
             restart_run = None if args.no_restart else restart(args, name, peer, args.out)
             capacity_eps = capacity(args, name, peer, args.out) if args.capacity else None
-            found = problems(name, args, steady_run)
+            found = problems(name, args, steady_run) + restart_problems(name, restart_run)
             failures += found
             rows.append(row(name, steady_run, restart_run, capacity_eps, "; ".join(found)))
         except (RuntimeError, subprocess.SubprocessError, OSError) as error:

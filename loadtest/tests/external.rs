@@ -36,3 +36,35 @@ async fn the_server_is_read_from_its_metrics_after_the_run() {
     // Both are real readings of a live process (a few MiB), not placeholders.
     assert!(before > 1.0 && now > 1.0, "{after:?}");
 }
+
+/// A server process that is gone by the end of the run (killed for a restart test, say):
+/// the run still ends with its summary, without that process's usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_process_gone_by_the_end_still_gives_a_summary() {
+    let app = Application::build(Config {
+        bind: ([127, 0, 0, 1], 0).into(),
+        workers: 1,
+        ..Config::default()
+    })
+    .unwrap();
+    let host = format!("http://{}", app.local_addr());
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    // Stands for the server's process: alive at the start, gone before the end.
+    let mut short_lived = std::process::Command::new("sleep")
+        .arg("1")
+        .spawn()
+        .unwrap();
+    let pid = short_lived.id().to_string();
+    let reaper = std::thread::spawn(move || short_lived.wait());
+
+    let mut args = common::SMALL_RUN.to_vec();
+    args.extend_from_slice(&["--host", &host, "--server-pid", &pid]);
+    let s = run(Options::try_parse_from(args).unwrap()).await.unwrap();
+    handle.stop().await;
+    server.await.unwrap().unwrap();
+    reaper.join().unwrap().unwrap();
+
+    assert!(s.counters.events > 0, "{:?}", s.counters);
+    assert!(s.processes.server.is_none(), "{:?}", s.processes.server);
+}

@@ -238,10 +238,15 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         }
     }
     let after_self = procstat::sample(None)?;
-    let after_server = sse
-        .server_pid
-        .map(|pid| procstat::sample(Some(pid)))
-        .transpose()?;
+    // A server that exited or was killed during the run (a restart test) has no usage to
+    // report: said, not an error that would lose the whole summary.
+    let after_server = sse.server_pid.and_then(|pid| match procstat::sample(Some(pid)) {
+        Ok(sample) => Some(sample),
+        Err(error) => {
+            eprintln!("loadtest: server process {pid} not readable after the run ({error}); its RSS and CPU are not reported");
+            None
+        }
+    });
     // The client pool goes before memory is compared: only leftovers should remain.
     drop(context);
     let server_after = match (&server, before_scrape) {
