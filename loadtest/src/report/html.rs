@@ -277,7 +277,7 @@ fn latency_table(out: &mut String, s: &Summary) {
     }
     out.push_str("</tr>\n");
     let l = &s.latencies;
-    let rows: [(&str, &str, &Percentiles); 6] = [
+    let mut rows: Vec<(&str, String, &Percentiles)> = [
         ("open", "open", &l.open),
         ("first event", "first_event", &l.first_event),
         ("lateness", "lateness", &l.lateness),
@@ -288,14 +288,25 @@ fn latency_table(out: &mut String, s: &Summary) {
         ),
         ("reconnect", "reconnect", &l.reconnect),
         ("retry overshoot", "retry_overshoot", &l.retry_overshoot),
-    ];
+    ]
+    .into_iter()
+    .map(|(label, key, p)| (label, format!("latencies.{key}"), p))
+    .collect();
+    // Beside lateness: the load generator's own delays, which lateness includes.
+    if let Some(h) = &s.load_generator_hiccups {
+        rows.push((
+            "load generator hiccups",
+            "load_generator_hiccups".to_owned(),
+            &h.percentiles,
+        ));
+    }
     for (label, key, p) in rows {
-        let ms = |field: &str, v: f64| cell(&format!("latencies.{key}.{field}"), format!("{v:.3}"));
+        let ms = |field: &str, v: f64| cell(&format!("{key}.{field}"), format!("{v:.3}"));
         row(
             out,
             label,
             &[
-                cell(&format!("latencies.{key}.count"), thousands(p.count)),
+                cell(&format!("{key}.count"), thousands(p.count)),
                 ms("p50_ms", p.p50_ms),
                 ms("p90_ms", p.p90_ms),
                 ms("p99_ms", p.p99_ms),

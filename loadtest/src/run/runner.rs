@@ -13,10 +13,11 @@ use sse_digits::config::Config;
 use tokio::sync::{oneshot, Mutex};
 
 use crate::client::{ClientOptions, ClientPool, PoolOptions, Stop};
+use crate::measure::hiccup::{self, HiccupMeter};
 use crate::measure::metrics::Metrics;
 use crate::probe::aftermath::{self, ServerAfterRun};
 use crate::probe::procstat::{self, ProcSample};
-use crate::report::summary::{Latencies, ProcessUsage, Processes, Summary};
+use crate::report::summary::{HiccupSummary, Latencies, ProcessUsage, Processes, Summary};
 use crate::run::embedded::EmbeddedServer;
 use crate::run::monitor::{monitor, MonitorArgs};
 use crate::run::options::{Options, SseOptions, DEFAULT_RATE, DEFAULT_RUN_TIME, DEFAULT_USERS};
@@ -207,10 +208,16 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         .set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
         .map_err(|e| anyhow!("goose: {e}"))?
         .register_scenario(scenario(Arc::clone(&context)));
+    // Tickers on the users' runtime, one per worker, for the whole of goose's run.
+    let hiccup_meter = HiccupMeter::start(
+        hiccup::tickers_for_current_runtime(),
+        hiccup::DEFAULT_PERIOD,
+    );
     let result = attack.execute().await;
     // Anything still waiting for the end ends now.
     stop.cancel();
     let elapsed = started.elapsed();
+    let hiccups = hiccup_meter.stop().await;
     let _ = done_tx.send(());
     let peaks = monitor.await.context("the monitor task panicked")?;
     let server_cpu_of_stopped_threads = match restarter {
@@ -297,6 +304,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         server_after,
         file_limit,
         latencies: Latencies::of(&histograms),
+        load_generator_hiccups: Some(HiccupSummary::of(&hiccups)),
         counters,
         processes,
         timeline: peaks.timeline,
