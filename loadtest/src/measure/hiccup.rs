@@ -71,16 +71,18 @@ pub fn tickers_for_current_runtime() -> usize {
 }
 
 impl HiccupMeter {
-    /// Starts `tickers` tickers on the current runtime, each waking every `period`.
+    /// Starts `tickers` tickers on the current runtime, each waking every `period` until
+    /// `until` (the run's end: what comes after it measures nothing the users record).
     ///
     /// # Panics
     /// Outside a tokio runtime, or with a zero `period`.
     #[must_use]
-    pub fn start(tickers: usize, period: Duration) -> Self {
+    pub fn start(tickers: usize, period: Duration, until: std::time::Instant) -> Self {
+        let until = Instant::from_std(until);
         assert!(!period.is_zero(), "a ticker needs a period");
         let stopping = Arc::new(AtomicBool::new(false));
         let tickers = (0..tickers)
-            .map(|_| tokio::spawn(ticker(period, Arc::clone(&stopping))))
+            .map(|_| tokio::spawn(ticker(period, until, Arc::clone(&stopping))))
             .collect();
         Self {
             stopping,
@@ -112,14 +114,14 @@ impl HiccupMeter {
     }
 }
 
-/// Sleeps `period` at a time until `stopping`, recording each overshoot. The next wake-up
+/// Sleeps `period` at a time until `until` or `stopping`, recording each overshoot. The next wake-up
 /// is asked for a period after the actual one, not caught up on a fixed grid: a stall is
 /// recorded once, with the wake-ups it swallowed filled in by `record_correct`.
-async fn ticker(period: Duration, stopping: Arc<AtomicBool>) -> Histogram<u64> {
+async fn ticker(period: Duration, until: Instant, stopping: Arc<AtomicBool>) -> Histogram<u64> {
     let mut histogram = new_histogram();
     let period_us = u64::try_from(period.as_micros()).unwrap_or(u64::MAX);
     let mut due = Instant::now() + period;
-    while !stopping.load(Ordering::Relaxed) {
+    while due <= until && !stopping.load(Ordering::Relaxed) {
         tokio::time::sleep_until(due).await;
         let woke = Instant::now();
         record_overshoot(
@@ -154,8 +156,32 @@ mod tests {
             .expect("a small runtime")
     }
 
+    fn far() -> std::time::Instant {
+        std::time::Instant::now() + Duration::from_secs(3600)
+    }
+
     fn ms(us: u64) -> f64 {
         us as f64 / 1000.0
+    }
+
+    #[test]
+    fn tickers_end_at_their_deadline() {
+        let rt = runtime(1);
+        let hiccups = rt.block_on(async {
+            let until = std::time::Instant::now() + Duration::from_millis(20);
+            let meter = HiccupMeter::start(1, DEFAULT_PERIOD, until);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::spawn(async { std::thread::sleep(Duration::from_millis(100)) })
+                .await
+                .expect("the blocker does not panic");
+            meter.stop().await
+        });
+        // The stall came after the deadline: the ticker had ended.
+        assert!(
+            hiccups.histogram.max() < 50_000,
+            "{}",
+            hiccups.histogram.max()
+        );
     }
 
     #[test]
@@ -174,7 +200,7 @@ mod tests {
     fn blocked_workers_show_as_hiccups() {
         let rt = runtime(2);
         let hiccups = rt.block_on(async {
-            let meter = HiccupMeter::start(tickers_for_current_runtime(), DEFAULT_PERIOD);
+            let meter = HiccupMeter::start(tickers_for_current_runtime(), DEFAULT_PERIOD, far());
             tokio::time::sleep(Duration::from_millis(50)).await;
             let blockers: Vec<_> = (0..2)
                 .map(|_| {
@@ -201,7 +227,7 @@ mod tests {
     fn one_blocked_worker_of_one_shows_as_a_hiccup() {
         let rt = runtime(1);
         let hiccups = rt.block_on(async {
-            let meter = HiccupMeter::start(tickers_for_current_runtime(), DEFAULT_PERIOD);
+            let meter = HiccupMeter::start(tickers_for_current_runtime(), DEFAULT_PERIOD, far());
             tokio::time::sleep(Duration::from_millis(20)).await;
             tokio::spawn(async { std::thread::sleep(Duration::from_millis(200)) })
                 .await
@@ -222,7 +248,7 @@ mod tests {
     fn an_idle_runtime_shows_small_hiccups() {
         let rt = runtime(2);
         let hiccups = rt.block_on(async {
-            let meter = HiccupMeter::start(tickers_for_current_runtime(), DEFAULT_PERIOD);
+            let meter = HiccupMeter::start(tickers_for_current_runtime(), DEFAULT_PERIOD, far());
             tokio::time::sleep(Duration::from_millis(300)).await;
             meter.stop().await
         });

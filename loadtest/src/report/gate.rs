@@ -344,7 +344,11 @@ mod tests {
             .build()
             .unwrap();
         let hiccups = runtime.block_on(async {
-            let meter = HiccupMeter::start(1, DEFAULT_PERIOD);
+            let meter = HiccupMeter::start(
+                1,
+                DEFAULT_PERIOD,
+                std::time::Instant::now() + Duration::from_secs(3600),
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
             tokio::spawn(async { std::thread::sleep(Duration::from_millis(200)) })
                 .await

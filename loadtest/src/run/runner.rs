@@ -208,10 +208,12 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         .set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
         .map_err(|e| anyhow!("goose: {e}"))?
         .register_scenario(scenario(Arc::clone(&context)));
-    // Tickers on the users' runtime, one per worker, for the whole of goose's run.
+    // Tickers on the users' runtime, one per worker, until the users' deadline (the end's
+    // burst of closing sources records no event).
     let hiccup_meter = HiccupMeter::start(
         hiccup::tickers_for_current_runtime(),
         hiccup::DEFAULT_PERIOD,
+        stop.deadline(),
     );
     let result = attack.execute().await;
     // Anything still waiting for the end ends now.
