@@ -178,7 +178,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     // A Ctrl-C of an earlier run in this process must not stop this one.
     goose::reset_killswitch();
     let (done_tx, done_rx) = oneshot::channel();
-    let monitor = tokio::spawn(monitor(
+    let monitor = monitor(
         MonitorArgs {
             metrics: Arc::clone(&metrics),
             stop: Arc::clone(&stop),
@@ -191,7 +191,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             scraper: scraper.clone(),
         },
         done_rx,
-    ));
+    );
     let server = Arc::new(Mutex::new(server));
     let restarter = sse.restart_at.map(|at| {
         tokio::spawn(restart_after(
@@ -215,13 +215,22 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         hiccup::DEFAULT_PERIOD,
         stop.deadline(),
     );
-    let result = attack.execute().await;
-    // Anything still waiting for the end ends now.
-    stop.cancel();
-    let elapsed = started.elapsed();
+    // The monitor is not spawned: it runs beside goose's own control loop on the thread
+    // that awaits this run (`block_on`'s in the binary), not on the workers that run the
+    // users, so its /proc reads, scrapes and progress line (a blocking write to stderr)
+    // never hold up an event.
+    let ((result, elapsed), peaks) = tokio::join!(
+        async {
+            let result = attack.execute().await;
+            // Anything still waiting for the end ends now.
+            stop.cancel();
+            let elapsed = started.elapsed();
+            let _ = done_tx.send(());
+            (result, elapsed)
+        },
+        monitor,
+    );
     let hiccups = hiccup_meter.stop().await;
-    let _ = done_tx.send(());
-    let peaks = monitor.await.context("the monitor task panicked")?;
     let server_cpu_of_stopped_threads = match restarter {
         Some(restarter) => restarter.await.context("the restart task panicked")??,
         None => Duration::ZERO,
