@@ -198,6 +198,18 @@ fn summary_section(out: &mut String, s: &Summary) {
     );
     out.push_str("</table>\n");
     latency_table(out, s);
+    if let Some(h) = s
+        .load_generator_hiccups
+        .as_ref()
+        .filter(|h| crate::report::hiccups::large_against(h, &s.latencies.lateness))
+    {
+        let _ = writeln!(
+            out,
+            "<p class=\"dirty\">Warning: the load generator itself stalled (hiccups p99 {:.1} ms, \
+             p99.9 {:.1} ms), so much of the lateness tail may be its own, not the server's.</p>",
+            h.percentiles.p99_ms, h.percentiles.p999_ms
+        );
+    }
     storm_table(out, s);
     counter_table(out, s);
     process_table(out, s);
