@@ -124,6 +124,11 @@ async fn ticker(period: Duration, until: Instant, stopping: Arc<AtomicBool>) -> 
     while due <= until && !stopping.load(Ordering::Relaxed) {
         tokio::time::sleep_until(due).await;
         let woke = Instant::now();
+        if woke > until {
+            // Woken past the end: the sources' burst of endings at the deadline, which
+            // lateness does not see either (nothing read after the end is measured).
+            break;
+        }
         record_overshoot(
             &mut histogram,
             woke.saturating_duration_since(due),
@@ -164,24 +169,23 @@ mod tests {
         us as f64 / 1000.0
     }
 
+    /// A stall that runs past the deadline is not recorded: what is read after the end is
+    /// not measured either. Only an upper bound that a recorded stall (about 100 ms) would
+    /// break is asserted.
     #[test]
-    fn tickers_end_at_their_deadline() {
+    fn a_stall_past_the_deadline_is_not_recorded() {
         let rt = runtime(1);
         let hiccups = rt.block_on(async {
-            let until = std::time::Instant::now() + Duration::from_millis(20);
+            let until = std::time::Instant::now() + Duration::from_millis(30);
             let meter = HiccupMeter::start(1, DEFAULT_PERIOD, until);
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
             tokio::spawn(async { std::thread::sleep(Duration::from_millis(100)) })
                 .await
                 .expect("the blocker does not panic");
             meter.stop().await
         });
-        // The stall came after the deadline: the ticker had ended.
-        assert!(
-            hiccups.histogram.max() < 50_000,
-            "{}",
-            hiccups.histogram.max()
-        );
+        let max = ms(hiccups.histogram.max());
+        assert!(max < 80.0, "max hiccup {max} ms");
     }
 
     #[test]
