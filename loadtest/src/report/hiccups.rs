@@ -8,15 +8,17 @@
 //! late whatever the server did. The summary warns when the hiccup p99 reaches
 //! [`WARN_SHARE`] of the lateness p99, or the hiccup p99.9 that share of the lateness p99.9:
 //! then the load generator's own delays make up a large part of that percentile, which would
-//! otherwise be blamed on the server. Hiccups under [`WARN_FLOOR_MS`] never warn: that is
-//! the ticker's own timer resolution.
+//! otherwise be blamed on the server. Hiccups of [`WARN_FLOOR_MS`] or less never warn: a
+//! busy core's ordinary scheduling gives that much to any client (the minimal `sse-baseline`
+//! saw a hiccup p99.9 of 10-15 ms at 5,000 streams on one core), and a warning on every
+//! healthy run would teach its readers to skip it.
 
 use crate::report::summary::{HiccupSummary, Percentiles};
 
 /// The share of a lateness percentile that the same hiccup percentile must reach to warn.
 pub const WARN_SHARE: f64 = 0.5;
-/// Hiccups at or under this never warn: tokio's timer resolution (1 ms) and one more.
-pub const WARN_FLOOR_MS: f64 = 2.0;
+/// Hiccups at or under this never warn (see the module doc).
+pub const WARN_FLOOR_MS: f64 = 10.0;
 
 /// Whether the hiccups `h` are large against `lateness` (see the module doc).
 #[must_use]
@@ -55,15 +57,16 @@ mod tests {
     fn hiccups_warn_when_they_make_up_half_a_lateness_percentile() {
         // The hyper run: p99 7 ms, p99.9 128 ms of lateness, stalls of 60-230 ms.
         assert!(large_against(&hiccups(1.2, 90.0), &lateness(7.0, 128.0)));
-        assert!(large_against(&hiccups(4.0, 5.0), &lateness(7.0, 128.0)));
+        assert!(large_against(&hiccups(12.0, 20.0), &lateness(20.0, 300.0)));
         // A quiet generator against a slow server.
         assert!(!large_against(&hiccups(1.1, 1.8), &lateness(7.0, 128.0)));
         assert!(!large_against(&hiccups(3.0, 10.0), &lateness(50.0, 300.0)));
     }
 
     #[test]
-    fn hiccups_within_the_timer_resolution_never_warn() {
-        assert!(!large_against(&hiccups(1.5, 2.0), &lateness(0.5, 1.0)));
+    fn small_hiccups_never_warn() {
+        // A CI-scale run with a fast server: the tail is ordinary scheduling.
+        assert!(!large_against(&hiccups(2.3, 8.9), &lateness(2.3, 7.6)));
     }
 
     #[test]

@@ -205,8 +205,9 @@ fn summary_section(out: &mut String, s: &Summary) {
     {
         let _ = writeln!(
             out,
-            "<p class=\"dirty\">Warning: the load generator itself stalled (hiccups p99 {:.1} ms, \
-             p99.9 {:.1} ms), so much of the lateness tail may be its own, not the server's.</p>",
+            "<p class=\"dirty\">Warning: load generator hiccups (p99 {:.1} ms, p99.9 {:.1} ms) reach \
+             half the lateness tail, so that much of it may be the load generator's own, not the \
+             server's.</p>",
             h.percentiles.p99_ms, h.percentiles.p999_ms
         );
     }
