@@ -22,11 +22,13 @@
 //!   - [`measure::metrics`]: per-thread histograms and counters, merged; live figures.
 //!   - [`measure::timeline`], [`measure::storm`], [`measure::outage`]: the run over time,
 //!     connection storms, the planned outages.
+//!   - [`measure::hiccup`]: the load generator's own stalls, from tickers on its runtime.
 //! - [`report`]: the results as data and text (uses `measure` and `probe`).
 //!   - [`report::counters`]: the one table of counters (label, JSON key, gate key).
 //!   - [`report::summary`]: the serde summary; [`report::console`]: progress line and
 //!     console summary; [`report::files`]: JSON, percentile files, HdrHistogram log.
 //!   - [`report::thresholds`]: the gate's limits; [`report::gate`]: PASS/FAIL.
+//!   - [`report::hiccups`]: when the load generator's hiccups warn.
 //!   - [`report::html`] with [`report::plots`]: the `--report-dir` page.
 //! - [`run`](mod@run): options, goose and the run itself (uses everything).
 //!   - [`run::command`]: what the `loadtest` binary does with its options.

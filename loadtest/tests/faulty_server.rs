@@ -431,3 +431,76 @@ async fn the_gate_passes_a_server_that_sends_every_id_once() {
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("gate passed"), "{stdout}");
 }
+
+/// An event that arrived before the run's end but was read after it (the load generator
+/// was held up) is not measured: its lateness would be the load generator's, not the
+/// server's. The server is an OS thread, so it goes on while the client's only runtime
+/// thread is blocked; the run is over before that thread can read the event.
+#[test]
+fn an_event_read_after_the_end_is_not_measured() {
+    for transport in [Transport::Hyper, Transport::Raw] {
+        let (events, lateness_samples) = read_across_the_end(transport);
+        assert_eq!(events, 1, "{transport:?}: event 2 was read after the end");
+        assert_eq!(lateness_samples, 0, "{transport:?}");
+    }
+}
+
+/// Events counted and lateness samples recorded when event 2 arrives while the client's
+/// runtime is blocked and the run ends before it can read it.
+fn read_across_the_end(transport: Transport) -> (u64, u64) {
+    use std::io::{Read as _, Write as _};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (second_tx, second_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf);
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+        socket.write_all(head.as_bytes()).unwrap();
+        socket.write_all(events(&[1]).as_bytes()).unwrap();
+        let _ = second_rx.recv_timeout(GENEROUS);
+        socket.write_all(events(&[2]).as_bytes()).unwrap();
+        // Held until the client leaves.
+        let _ = socket.read(&mut buf);
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (histograms, counters) = runtime.block_on(async {
+        let metrics = Metrics::new();
+        let stop = Arc::new(Stop::at(Instant::now() + GENEROUS));
+        let pool = ClientPool::new(&PoolOptions {
+            clients: 1,
+            source_addrs: Vec::new(),
+            connect_timeout: Duration::from_secs(2),
+            transport,
+        })
+        .unwrap();
+        let url = format!("http://{addr}/digits").parse().unwrap();
+        let source = tokio::spawn({
+            let (metrics, stop) = (Arc::clone(&metrics), Arc::clone(&stop));
+            async move {
+                let mut recorder =
+                    UserRecorder::new(metrics, 1, Duration::from_millis(50), GENEROUS);
+                let mut source = EventSource::new(pool.pick(0).clone(), url, quick_retry());
+                source.run(&mut recorder, &stop).await;
+                recorder.finish();
+            }
+        });
+        while metrics.live.events.load(Ordering::Relaxed) < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        second_tx.send(()).unwrap();
+        // Deliberately blocks the only runtime thread while event 2 arrives.
+        std::thread::sleep(Duration::from_millis(100));
+        stop.cancel();
+        source.await.unwrap();
+        metrics.merged()
+    });
+    server.join().unwrap();
+    (counters.events, histograms.lateness.len())
+}

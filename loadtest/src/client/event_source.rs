@@ -222,6 +222,12 @@ impl EventSource {
                 biased;
                 chunk = body.chunk() => match chunk {
                     Ok(Some(bytes)) => {
+                        // Read after the run's end: not measured. At the deadline every
+                        // source ends at once, and a chunk read in that burst would be
+                        // timed by the load generator's own queue, not the server.
+                        if stop.is_over() {
+                            break Closed::Stopped;
+                        }
                         let at = Instant::now();
                         last_bytes = tokio::time::Instant::from_std(at);
                         let mut bye = false;
@@ -232,9 +238,6 @@ impl EventSource {
                         });
                         if bye {
                             break Closed::Bye;
-                        }
-                        if stop.is_over() {
-                            break Closed::Stopped;
                         }
                         if self.options.drop_after.is_some_and(|n| events >= n) {
                             break Closed::Dropped;

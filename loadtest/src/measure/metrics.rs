@@ -13,7 +13,7 @@ use crate::measure::counters::Counters;
 
 /// The largest value a histogram holds exactly: one hour in microseconds; larger values
 /// are recorded as this.
-const HIGHEST_US: u64 = 3_600_000_000;
+pub const HIGHEST_US: u64 = 3_600_000_000;
 /// Significant decimal digits kept by every histogram (0.1% resolution).
 const SIGFIGS: u8 = 3;
 

@@ -11,8 +11,10 @@
 //! - [`timeline`]: the live figures sampled over the run, bounded.
 //! - [`storm`]: connection attempts and opens in 10 ms bins, for the busiest windows.
 //! - [`outage`]: when the embedded server was down on purpose, so its refusals are expected.
+//! - [`hiccup`]: the load generator's own stalls, from tickers on its runtime (as jHiccup).
 
 pub mod counters;
+pub mod hiccup;
 pub mod metrics;
 pub mod outage;
 pub mod recorder;

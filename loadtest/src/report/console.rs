@@ -10,7 +10,8 @@ use crate::measure::counters::Counters;
 use crate::measure::storm::Peaks;
 use crate::probe::server_lateness::{ServerLateness, ON_TIME_MS};
 use crate::report::counters::{in_group, Aside, Group, NOT_CHECKABLE};
-use crate::report::summary::{Percentiles, ProcessUsage, Summary};
+use crate::report::hiccups;
+use crate::report::summary::{HiccupSummary, Percentiles, ProcessUsage, Summary};
 
 /// What the progress line shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -199,6 +200,9 @@ pub fn render(s: &Summary) -> String {
     histogram_row(&mut out, "  when steady", &l.lateness_steady);
     histogram_row(&mut out, "reconnect", &l.reconnect);
     histogram_row(&mut out, "retry overshoot", &l.retry_overshoot);
+    if let Some(hiccups) = &s.load_generator_hiccups {
+        hiccup_lines(&mut out, hiccups, &l.lateness);
+    }
     if let Some(server) = &s.server_lateness {
         server_lateness_line(&mut out, server);
     }
@@ -279,6 +283,31 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
+/// The console's hiccup line, and a warning line after it when they are large against
+/// `lateness`.
+fn hiccup_lines(out: &mut String, h: &HiccupSummary, lateness: &Percentiles) {
+    let p = &h.percentiles;
+    let _ = writeln!(
+        out,
+        "  load generator hiccups p99 {:.3} | p99.9 {:.3} | max {:.3} ms ({} ticker(s) every {} ms, {} wake-ups)",
+        p.p99_ms,
+        p.p999_ms,
+        p.max_ms,
+        h.tickers,
+        h.period_ms,
+        thousands(p.count),
+    );
+    if hiccups::large_against(h, lateness) {
+        let _ = writeln!(
+            out,
+            "  warning         load generator hiccups p99 {:.1} / p99.9 {:.1} ms reach half the lateness \
+             p99 {:.1} / p99.9 {:.1} ms: that much of the lateness tail may be the load generator's own, \
+             not the server's (give it a core of its own, fewer users, or look for blocking work)",
+            p.p99_ms, p.p999_ms, lateness.p99_ms, lateness.p999_ms,
+        );
+    }
+}
+
 /// The server's own lateness: from bucket bounds, so "at most".
 fn server_lateness_line(out: &mut String, server: &ServerLateness) {
     let at_most = |ms: Option<f64>| match ms {
@@ -303,6 +332,48 @@ fn server_lateness_line(out: &mut String, server: &ServerLateness) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hiccups(p99_ms: f64, p999_ms: f64) -> HiccupSummary {
+        HiccupSummary {
+            tickers: 1,
+            period_ms: 1.0,
+            percentiles: Percentiles {
+                count: 60_000,
+                p99_ms,
+                p999_ms,
+                max_ms: p999_ms * 2.0,
+                ..Percentiles::default()
+            },
+        }
+    }
+
+    fn lateness(p99_ms: f64, p999_ms: f64) -> Percentiles {
+        Percentiles {
+            p99_ms,
+            p999_ms,
+            ..Percentiles::default()
+        }
+    }
+
+    #[test]
+    fn the_console_shows_the_hiccups_and_the_warning() {
+        let mut out = String::new();
+        hiccup_lines(&mut out, &hiccups(1.2, 90.0), &lateness(7.0, 128.0));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "  load generator hiccups p99 1.200 | p99.9 90.000 | max 180.000 ms (1 ticker(s) every 1 ms, 60,000 wake-ups)"
+        );
+        assert!(
+            lines[1].starts_with(
+                "  warning         load generator hiccups p99 1.2 / p99.9 90.0 ms reach half"
+            ),
+            "{out}"
+        );
+        let mut quiet = String::new();
+        hiccup_lines(&mut quiet, &hiccups(1.1, 1.8), &lateness(7.0, 128.0));
+        assert_eq!(quiet.lines().count(), 1, "{quiet}");
+    }
 
     #[test]
     fn thousands_are_separated() {

@@ -92,6 +92,15 @@ impl Thresholds {
             self.max_reconnect_p99_ms,
             Some(l.reconnect.p99_ms),
         );
+        if let Some(limit) = self.max_hiccup_p99_ms {
+            let hiccup = summary.load_generator_hiccups.map(|h| h.percentiles.p99_ms);
+            checks.push(Check::new(
+                "load generator hiccup p99",
+                format!("<= {limit} ms"),
+                hiccup.map_or_else(|| "not measured".to_owned(), |ms| format!("{ms:.3} ms")),
+                hiccup.is_some_and(|ms| ms <= limit),
+            ));
+        }
         if let Some(limit) = self.max_error_rate {
             let rate = error_rate(summary);
             checks.push(Check::new(
@@ -271,6 +280,7 @@ mod tests {
             },
             counters: crate::measure::counters::Counters::default(),
             latencies: crate::report::summary::Latencies::default(),
+            load_generator_hiccups: None,
             processes: crate::report::summary::Processes::default(),
             timeline: crate::measure::timeline::Timeline::default(),
             storm: crate::measure::storm::StormShape::default(),
@@ -396,6 +406,51 @@ mod tests {
                 "lateness p99 20.500 ms (limit <= 20 ms)",
                 "error rate 2.000% (limit <= 1.00%)",
             ]
+        );
+    }
+
+    /// A deliberately blocked runtime: its tickers' hiccups fail the gate.
+    #[test]
+    fn a_stalled_load_generator_fails_the_hiccup_limit() {
+        use crate::measure::hiccup::{HiccupMeter, DEFAULT_PERIOD};
+        use crate::report::summary::HiccupSummary;
+        use std::time::Duration;
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let hiccups = runtime.block_on(async {
+            let meter = HiccupMeter::start(
+                1,
+                DEFAULT_PERIOD,
+                std::time::Instant::now() + Duration::from_secs(3600),
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::spawn(async { std::thread::sleep(Duration::from_millis(200)) })
+                .await
+                .unwrap();
+            meter.stop().await
+        });
+        let limits = Thresholds {
+            max_hiccup_p99_ms: Some(5.0),
+            ..Thresholds::default()
+        };
+        let mut summary = clean_summary();
+        summary.load_generator_hiccups = Some(HiccupSummary::of(&hiccups));
+        let verdict = limits.check(&summary);
+        let failures = verdict.failures();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].starts_with("load generator hiccup p99 ")
+                && failures[0].ends_with(" ms (limit <= 5 ms)"),
+            "{failures:?}"
+        );
+        summary.load_generator_hiccups = None;
+        assert_eq!(
+            limits.check(&summary).failures(),
+            ["load generator hiccup p99 not measured (limit <= 5 ms)"]
         );
     }
 

@@ -198,6 +198,19 @@ fn summary_section(out: &mut String, s: &Summary) {
     );
     out.push_str("</table>\n");
     latency_table(out, s);
+    if let Some(h) = s
+        .load_generator_hiccups
+        .as_ref()
+        .filter(|h| crate::report::hiccups::large_against(h, &s.latencies.lateness))
+    {
+        let _ = writeln!(
+            out,
+            "<p class=\"dirty\">Warning: load generator hiccups (p99 {:.1} ms, p99.9 {:.1} ms) reach \
+             half the lateness tail, so that much of it may be the load generator's own, not the \
+             server's.</p>",
+            h.percentiles.p99_ms, h.percentiles.p999_ms
+        );
+    }
     storm_table(out, s);
     counter_table(out, s);
     process_table(out, s);
@@ -277,7 +290,7 @@ fn latency_table(out: &mut String, s: &Summary) {
     }
     out.push_str("</tr>\n");
     let l = &s.latencies;
-    let rows: [(&str, &str, &Percentiles); 6] = [
+    let mut rows: Vec<(&str, String, &Percentiles)> = [
         ("open", "open", &l.open),
         ("first event", "first_event", &l.first_event),
         ("lateness", "lateness", &l.lateness),
@@ -288,14 +301,25 @@ fn latency_table(out: &mut String, s: &Summary) {
         ),
         ("reconnect", "reconnect", &l.reconnect),
         ("retry overshoot", "retry_overshoot", &l.retry_overshoot),
-    ];
+    ]
+    .into_iter()
+    .map(|(label, key, p)| (label, format!("latencies.{key}"), p))
+    .collect();
+    // Beside lateness: the load generator's own delays, which lateness includes.
+    if let Some(h) = &s.load_generator_hiccups {
+        rows.push((
+            "load generator hiccups",
+            "load_generator_hiccups".to_owned(),
+            &h.percentiles,
+        ));
+    }
     for (label, key, p) in rows {
-        let ms = |field: &str, v: f64| cell(&format!("latencies.{key}.{field}"), format!("{v:.3}"));
+        let ms = |field: &str, v: f64| cell(&format!("{key}.{field}"), format!("{v:.3}"));
         row(
             out,
             label,
             &[
-                cell(&format!("latencies.{key}.count"), thousands(p.count)),
+                cell(&format!("{key}.count"), thousands(p.count)),
                 ms("p50_ms", p.p50_ms),
                 ms("p90_ms", p.p90_ms),
                 ms("p99_ms", p.p99_ms),

@@ -4,6 +4,7 @@
 //! - [`summary`]: the result of a run as one serde value (the JSON summary).
 //! - [`counters`]: the one table of counters: label, JSON key, gate key.
 //! - [`console`]: the progress line and the console summary.
+//! - [`hiccups`]: the load generator's own stalls, and when they warn.
 //! - [`files`]: the JSON summary, percentile distributions and the HdrHistogram log.
 //! - [`thresholds`]: the gate's limits, from a TOML file and `--gate-*` flags.
 //! - [`gate`]: those limits checked against a summary: PASS/FAIL and the exit code.
@@ -14,6 +15,7 @@ pub mod console;
 pub mod counters;
 pub mod files;
 pub mod gate;
+pub mod hiccups;
 pub mod html;
 pub mod plots;
 pub mod summary;

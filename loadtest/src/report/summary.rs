@@ -58,6 +58,30 @@ impl Percentiles {
     }
 }
 
+/// The load generator's hiccups in the JSON summary (`load_generator_hiccups`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct HiccupSummary {
+    /// Tickers that ran (one per worker thread of the load test's runtime).
+    pub tickers: usize,
+    /// Each ticker's period, ms.
+    pub period_ms: f64,
+    /// How late the tickers woke, ms; `count` includes the wake-ups stalls swallowed.
+    #[serde(flatten)]
+    pub percentiles: Percentiles,
+}
+
+impl HiccupSummary {
+    /// The summary of what the tickers recorded.
+    #[must_use]
+    pub fn of(hiccups: &crate::measure::hiccup::Hiccups) -> Self {
+        Self {
+            tickers: hiccups.tickers,
+            period_ms: hiccups.period.as_secs_f64() * 1000.0,
+            percentiles: Percentiles::of(&hiccups.histogram),
+        }
+    }
+}
+
 /// Percentiles of every histogram of the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Latencies {
@@ -248,6 +272,9 @@ pub struct Summary {
     pub counters: Counters,
     /// Every histogram's percentiles.
     pub latencies: Latencies,
+    /// How late the load generator's own tickers woke (see [`crate::measure::hiccup`]);
+    /// `None` when they did not run.
+    pub load_generator_hiccups: Option<HiccupSummary>,
     /// Memory and CPU.
     pub processes: Processes,
     /// Open streams, events, errors, reconnects and RSS over the run (see [`Timeline`]).

@@ -70,6 +70,10 @@ pub struct Thresholds {
     /// Highest per-event lateness, ms.
     #[arg(long = "gate-max-lateness-max-ms", value_name = "MS")]
     pub max_lateness_max_ms: Option<f64>,
+    /// Highest p99 of the load generator's own hiccups (how late its tickers woke), ms: above
+    /// it, lateness says more about the load generator than about the server.
+    #[arg(long = "gate-max-hiccup-p99-ms", value_name = "MS")]
+    pub max_hiccup_p99_ms: Option<f64>,
     /// Highest p99 time from response headers to the first event, ms.
     #[arg(long = "gate-max-first-event-p99-ms", value_name = "MS")]
     pub max_first_event_p99_ms: Option<f64>,
@@ -136,6 +140,7 @@ impl Thresholds {
             max_stalls,
             max_lateness_p99_ms,
             max_lateness_max_ms,
+            max_hiccup_p99_ms,
             max_first_event_p99_ms,
             max_open_p99_ms,
             max_reconnect_p99_ms,
@@ -156,6 +161,25 @@ mod tests {
     fn unknown_keys_in_the_file_are_an_error() {
         let err = toml::from_str::<Thresholds>("max_lateness_p99 = 5").unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn the_hiccup_limit_comes_from_the_file_and_its_flag() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            thresholds: Thresholds,
+        }
+        let file: Thresholds = toml::from_str("max_hiccup_p99_ms = 5").unwrap();
+        assert_eq!(file.max_hiccup_p99_ms, Some(5.0));
+        let flags = <Flags as clap::Parser>::try_parse_from([
+            "loadtest",
+            "--gate-max-hiccup-p99-ms",
+            "2.5",
+        ])
+        .unwrap()
+        .thresholds;
+        assert_eq!(file.overridden_by(&flags).max_hiccup_p99_ms, Some(2.5));
     }
 
     #[test]

@@ -13,10 +13,13 @@ use sse_digits::config::Config;
 use tokio::sync::{oneshot, Mutex};
 
 use crate::client::{ClientOptions, ClientPool, PoolOptions, Stop};
+use crate::measure::hiccup::{self, HiccupMeter};
 use crate::measure::metrics::Metrics;
 use crate::probe::aftermath::{self, ServerAfterRun};
 use crate::probe::procstat::{self, ProcSample};
-use crate::report::summary::{Latencies, LatenessAgainst, ProcessUsage, Processes, Summary};
+use crate::report::summary::{
+    HiccupSummary, Latencies, LatenessAgainst, ProcessUsage, Processes, Summary,
+};
 use crate::run::embedded::EmbeddedServer;
 use crate::run::monitor::{monitor, MonitorArgs};
 use crate::run::options::{Options, SseOptions, DEFAULT_RATE, DEFAULT_RUN_TIME, DEFAULT_USERS};
@@ -188,7 +191,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     // A Ctrl-C of an earlier run in this process must not stop this one.
     goose::reset_killswitch();
     let (done_tx, done_rx) = oneshot::channel();
-    let monitor = tokio::spawn(monitor(
+    let monitor = monitor(
         MonitorArgs {
             metrics: Arc::clone(&metrics),
             stop: Arc::clone(&stop),
@@ -201,7 +204,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             scraper: scraper.clone(),
         },
         done_rx,
-    ));
+    );
     let server = Arc::new(Mutex::new(server));
     let restarter = sse.restart_at.map(|at| {
         tokio::spawn(restart_after(
@@ -218,12 +221,29 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         .set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
         .map_err(|e| anyhow!("goose: {e}"))?
         .register_scenario(scenario(Arc::clone(&context)));
-    let result = attack.execute().await;
-    // Anything still waiting for the end ends now.
-    stop.cancel();
-    let elapsed = started.elapsed();
-    let _ = done_tx.send(());
-    let peaks = monitor.await.context("the monitor task panicked")?;
+    // Tickers on the users' runtime, one per worker, until the users' deadline (the end's
+    // burst of closing sources records no event).
+    let hiccup_meter = HiccupMeter::start(
+        hiccup::tickers_for_current_runtime(),
+        hiccup::DEFAULT_PERIOD,
+        stop.deadline(),
+    );
+    // The monitor is not spawned: it runs beside goose's own control loop on the thread
+    // that awaits this run (`block_on`'s in the binary), not on the workers that run the
+    // users, so its /proc reads, scrapes and progress line (a blocking write to stderr)
+    // never hold up an event.
+    let ((result, elapsed), peaks) = tokio::join!(
+        async {
+            let result = attack.execute().await;
+            // Anything still waiting for the end ends now.
+            stop.cancel();
+            let elapsed = started.elapsed();
+            let _ = done_tx.send(());
+            (result, elapsed)
+        },
+        monitor,
+    );
+    let hiccups = hiccup_meter.stop().await;
     let server_cpu_of_stopped_threads = match restarter {
         Some(restarter) => restarter.await.context("the restart task panicked")??,
         None => Duration::ZERO,
@@ -317,6 +337,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         server_after,
         file_limit,
         latencies: Latencies::of(&histograms),
+        load_generator_hiccups: Some(HiccupSummary::of(&hiccups)),
         counters,
         processes,
         timeline: peaks.timeline,
