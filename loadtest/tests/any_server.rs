@@ -174,7 +174,14 @@ async fn numeric_data_without_ids_is_a_data_sequence_that_restarts() {
     );
     assert_eq!(c.failed(), 0, "the URL must be sent exactly as given");
     assert!(c.reconnects >= USERS, "{c:?}");
-    assert_eq!(c.restarted, c.reconnects, "every reconnection starts at 1");
+    // Every reconnection starts at 1; each user's last one may be cut by the deadline before
+    // its first event, which is then never read.
+    assert!(
+        c.restarted <= c.reconnects && c.restarted + USERS >= c.reconnects,
+        "restarted {} of {} reconnections",
+        c.restarted,
+        c.reconnects
+    );
     assert_eq!(
         (c.lost, c.duplicated, c.out_of_order, c.malformed),
         (0, 0, 0, 0)
