@@ -319,10 +319,13 @@ def main():
     rows, failures = [], []
     for name in names:
         peer = table[name]
+        why = None
         if args.setup:
             for command in peer["setup"]:
-                subprocess.run(command, cwd=ROOT, check=True)
-        why = missing(peer)
+                if subprocess.run(command, cwd=ROOT).returncode != 0:
+                    why = f"set-up failed: {' '.join(command)}"
+                    break
+        why = why or missing(peer)
         if why:
             failures.append(f"{name}: {why}")
             rows.append(row(name, None, None, None, why))
