@@ -332,28 +332,7 @@ fn server_lateness_line(out: &mut String, server: &ServerLateness) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hiccups(p99_ms: f64, p999_ms: f64) -> HiccupSummary {
-        HiccupSummary {
-            tickers: 1,
-            period_ms: 1.0,
-            percentiles: Percentiles {
-                count: 60_000,
-                p99_ms,
-                p999_ms,
-                max_ms: p999_ms * 2.0,
-                ..Percentiles::default()
-            },
-        }
-    }
-
-    fn lateness(p99_ms: f64, p999_ms: f64) -> Percentiles {
-        Percentiles {
-            p99_ms,
-            p999_ms,
-            ..Percentiles::default()
-        }
-    }
+    use crate::report::hiccups::fixtures::{hiccups, lateness};
 
     #[test]
     fn the_console_shows_the_hiccups_and_the_warning() {

@@ -27,11 +27,13 @@ pub fn large_against(h: &HiccupSummary, lateness: &Percentiles) -> bool {
     large(h.percentiles.p99_ms, lateness.p99_ms) || large(h.percentiles.p999_ms, lateness.p999_ms)
 }
 
+/// Summaries made up for tests, shared by this module's and the console's.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use crate::report::summary::{HiccupSummary, Percentiles};
 
-    fn hiccups(p99_ms: f64, p999_ms: f64) -> HiccupSummary {
+    /// Hiccups of one 1 ms ticker with these percentiles (max twice the p99.9).
+    pub(crate) fn hiccups(p99_ms: f64, p999_ms: f64) -> HiccupSummary {
         HiccupSummary {
             tickers: 1,
             period_ms: 1.0,
@@ -45,17 +47,24 @@ mod tests {
         }
     }
 
-    fn lateness(p99_ms: f64, p999_ms: f64) -> Percentiles {
+    /// Lateness with these percentiles.
+    pub(crate) fn lateness(p99_ms: f64, p999_ms: f64) -> Percentiles {
         Percentiles {
             p99_ms,
             p999_ms,
             ..Percentiles::default()
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{hiccups, lateness};
+    use super::*;
 
     #[test]
     fn hiccups_warn_when_they_make_up_half_a_lateness_percentile() {
-        // The hyper run: p99 7 ms, p99.9 128 ms of lateness, stalls of 60-230 ms.
+        // A hyper-transport run whose own stalls were 60-230 ms: lateness p99 7, p99.9 128 ms.
         assert!(large_against(&hiccups(1.2, 90.0), &lateness(7.0, 128.0)));
         assert!(large_against(&hiccups(12.0, 20.0), &lateness(20.0, 300.0)));
         // A quiet generator against a slow server.
