@@ -170,9 +170,9 @@ async fn the_report_is_self_contained_html_whose_figures_match_the_json_summary(
         .iter()
         .map(text)
         .collect();
-    // One threshold set by flag, the 5 correctness checks and the streams left open after
+    // One threshold set by flag, the 6 correctness checks and the streams left open after
     // the run, which are on whenever the gate is.
-    assert_eq!(marks.len(), 7, "{marks:?}");
+    assert_eq!(marks.len(), 8, "{marks:?}");
     assert!(marks.iter().all(|m| m == "PASS"), "{marks:?}");
 
     // The timeline landed in the JSON, sampled every 500 ms over the run.

@@ -86,6 +86,21 @@ impl Parser {
         self.comments
     }
 
+    /// Bytes held for what has not been dispatched yet: the line that has not ended, and the
+    /// event being built (its data, its event type, and an `id` not yet applied). A client
+    /// that must bound its memory checks this after each chunk: a stream that never ends a
+    /// line, or never ends an event, makes it grow without bound. Constant time, apart
+    /// from comparing a pending `id` with the last one.
+    #[must_use]
+    pub fn pending_bytes(&self) -> usize {
+        let id = if self.id_buffer == self.last_event_id {
+            0
+        } else {
+            self.id_buffer.len()
+        };
+        self.partial_line.len() + self.data.len() + self.event_type.len() + id
+    }
+
     /// Starts a new response body on the same event source (a reconnection): anything
     /// pending from the old one is discarded, as at end of file, and a BOM may lead again.
     /// The last event ID and the reconnection time are kept.
@@ -373,6 +388,40 @@ mod tests {
         let events = parser.feed_collect(b"\xEF\xBB\xBFdata: 5\n\n");
         assert_eq!(events, vec![event("message", "5", "4")]);
         assert_eq!(parser.retry_ms(), Some(50));
+    }
+
+    #[test]
+    fn pending_bytes_count_the_open_line_and_the_event_until_dispatch() {
+        let mut parser = Parser::new();
+        assert_eq!(parser.pending_bytes(), 0);
+        parser.feed_collect(b"data: ab");
+        assert_eq!(parser.pending_bytes(), "data: ab".len(), "the open line");
+        parser.feed_collect(b"c\nevent: big\nid: 7\n");
+        assert_eq!(
+            parser.pending_bytes(),
+            "abc\n".len() + "big".len() + "7".len()
+        );
+        parser.feed_collect(b"data: d\n");
+        assert_eq!(parser.pending_bytes(), "abc\nd\n".len() + "big".len() + 1);
+        let events = parser.feed_collect(b"\n");
+        assert_eq!(events, vec![event("big", "abc\nd", "7")]);
+        assert_eq!(parser.pending_bytes(), 0, "nothing after dispatch");
+        parser.feed_collect(b"data: e\n");
+        parser.start_new_stream();
+        assert_eq!(parser.pending_bytes(), 0, "nothing after a new stream");
+    }
+
+    #[test]
+    fn pending_bytes_grow_with_an_endless_line_and_an_endless_event() {
+        let mut line = Parser::new();
+        line.feed_collect(b"data: ");
+        let mut event = Parser::new();
+        for _ in 0..1000 {
+            line.feed_collect(&[b'x'; 100]);
+            event.feed_collect(b"data: x\n");
+        }
+        assert_eq!(line.pending_bytes(), 6 + 100_000);
+        assert_eq!(event.pending_bytes(), 2000);
     }
 
     #[test]

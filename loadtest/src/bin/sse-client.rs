@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use loadtest::client::event_source::DEFAULT_MAX_EVENT_BYTES;
 use loadtest::client::print::Printer;
 use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop, Transport};
 use reqwest::Url;
@@ -35,6 +36,10 @@ struct Args {
     /// Close the connection after N events, then reconnect (to watch a resume).
     #[arg(long, value_name = "N")]
     drop_after: Option<u64>,
+    /// Most bytes held for a line not yet ended or an event not yet dispatched (1 MiB); past
+    /// it the connection is closed ("event too large") and reopened after the retry delay.
+    #[arg(long, default_value_t = DEFAULT_MAX_EVENT_BYTES, value_name = "BYTES")]
+    max_event_bytes: usize,
     /// Exit after N events.
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
@@ -65,6 +70,7 @@ async fn main() -> ExitCode {
     let options = ClientOptions {
         default_retry: Duration::from_millis(args.retry_ms),
         drop_after: args.drop_after,
+        max_event_bytes: args.max_event_bytes,
         ..ClientOptions::default()
     };
     let stop = Arc::new(Stop::never());

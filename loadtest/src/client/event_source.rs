@@ -1,8 +1,10 @@
 //! One EventSource, behaving as a browser's does: GET with `Accept: text/event-stream`, read
 //! the body chunk by chunk through the shared WHATWG parser, reconnect after the `retry:`
 //! delay with `Last-Event-ID`, stop on 204 or after `bye`, give up on a non-200 status or a
-//! wrong content type. It reports what happens to a [`Recorder`]; the load test counts and
-//! times, the command-line client prints.
+//! wrong content type. A stream whose pending line or event passes `max_event_bytes` is
+//! closed and reopened, so a server that never ends one cannot grow memory without bound.
+//! It reports what happens to a [`Recorder`]; the load test counts and times, the
+//! command-line client prints.
 //!
 //! The hot path (one chunk, usually one event) takes no lock and allocates nothing here:
 //! the stop check is an atomic load, and the deadline and idle timeout share one timer per
@@ -29,7 +31,15 @@ pub struct ClientOptions {
     pub idle_timeout: Duration,
     /// Close our own connection after this many events, then reconnect (exercises resume).
     pub drop_after: Option<u64>,
+    /// Most bytes held for a line that has not ended or an event not yet dispatched: past
+    /// it the connection is closed and reopened, so a stream that never ends a line or an
+    /// event costs at most this much plus one read chunk.
+    pub max_event_bytes: usize,
 }
+
+/// The default of [`ClientOptions::max_event_bytes`]: 1 MiB, far above any event a
+/// browser-facing stream sends.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -38,6 +48,7 @@ impl Default for ClientOptions {
             open_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             drop_after: None,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
         }
     }
 }
@@ -53,6 +64,8 @@ pub enum Closed {
     ReadError(ReadError),
     /// No byte arrived within the idle timeout.
     IdleTimeout,
+    /// We closed it: the line or event pending passed `max_event_bytes`.
+    EventTooLarge,
     /// The `bye` event arrived: the stream is complete.
     Bye,
     /// The run's deadline came, or the run was cancelled.
@@ -242,6 +255,9 @@ impl EventSource {
                         if self.options.drop_after.is_some_and(|n| events >= n) {
                             break Closed::Dropped;
                         }
+                        if self.parser.pending_bytes() > self.options.max_event_bytes {
+                            break Closed::EventTooLarge;
+                        }
                     }
                     Ok(None) => break Closed::ServerEnded,
                     Err(error) => break Closed::ReadError(error),
@@ -267,9 +283,11 @@ impl EventSource {
         match how {
             Closed::Bye => Next::End(End::Bye),
             Closed::Stopped => Next::End(End::Stopped),
-            Closed::ServerEnded | Closed::Dropped | Closed::ReadError(_) | Closed::IdleTimeout => {
-                Next::Reconnect
-            }
+            Closed::ServerEnded
+            | Closed::Dropped
+            | Closed::ReadError(_)
+            | Closed::IdleTimeout
+            | Closed::EventTooLarge => Next::Reconnect,
         }
     }
 }

@@ -72,6 +72,7 @@ impl Recorder for Printer {
             Closed::Dropped => "dropped by us (--drop-after)".to_owned(),
             Closed::ReadError(error) => format!("stream broken: {error}"),
             Closed::IdleTimeout => "no data within the idle timeout".to_owned(),
+            Closed::EventTooLarge => "event too large (over --max-event-bytes)".to_owned(),
             Closed::Bye | Closed::Stopped => return,
         };
         let delay = retry_hint.map_or(self.default_retry, Duration::from_millis);

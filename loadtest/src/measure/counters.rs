@@ -85,6 +85,8 @@ counters! {
     read_errors,
     /// Open streams that delivered no byte within the idle timeout.
     idle_timeouts,
+    /// Open streams we closed because a line or event passed `--max-event-bytes`.
+    event_too_large,
     /// Events dispatched; of an id-sequence source, only those that carried a numeric id.
     events,
     /// Events due so far: from the first id to the highest seen, over every event source.

@@ -437,6 +437,10 @@ impl Recorder for UserRecorder {
                 self.counters.idle_timeouts += 1;
                 self.error();
             }
+            Closed::EventTooLarge => {
+                self.counters.event_too_large += 1;
+                self.error();
+            }
             Closed::Bye | Closed::Stopped => {}
         }
         // A stream that never delivered an event has no time to first event.
@@ -608,6 +612,23 @@ mod tests {
         let c = metrics.merged().1;
         assert_eq!(c.read_errors, 1);
         assert_eq!(c.read_error_kinds.get("io: connection reset"), Some(&1));
+        assert_eq!(metrics.live.errors.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_event_too_large_is_an_error_of_its_own() {
+        let metrics = Metrics::new();
+        let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        let t0 = Instant::now();
+        rec.connecting(t0, "");
+        rec.opened(t0, ms(1));
+        rec.closed(t0 + ms(50), &Closed::EventTooLarge, 0, None);
+        rec.finish();
+        let c = metrics.merged().1;
+        assert_eq!(
+            (c.event_too_large, c.read_errors, c.idle_timeouts),
+            (1, 0, 0)
+        );
         assert_eq!(metrics.live.errors.load(Ordering::Relaxed), 1);
     }
 

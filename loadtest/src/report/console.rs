@@ -433,11 +433,11 @@ mod tests {
         assert_eq!(
             out.lines().collect::<Vec<_>>(),
             [
-                "  connections     attempts 2 | opened 3 | reconnects 19 (resumed ok 20, wrong 21, restarted from the beginning 30)",
-                "  failures        refused 4 (+5 during the planned restart) | timeout 6 | status 7 {503: 2} | content type 8 | other 9 {\"io: broken pipe\": 1} | read errors 10 {\"io: unexpected end of file\": 1} | idle timeouts 11",
-                "  events          received 1,234,567 | expected 13 | lost 14 | duplicated 15 | out of order 16 | malformed 17 | early 18 | stalls 22 | without timestamp 31 | other names 32 {}",
-                "  endings         bye 23 | 204 24 | dropped by client 25 | closed by server 26 (no retry hint 27) | streaming at the end 28 | keep-alives 29",
-                "  identity        id sequence 33 | numeric data 34 | none 35",
+                "  connections     attempts 2 | opened 3 | reconnects 20 (resumed ok 21, wrong 22, restarted from the beginning 31)",
+                "  failures        refused 4 (+5 during the planned restart) | timeout 6 | status 7 {503: 2} | content type 8 | other 9 {\"io: broken pipe\": 1} | read errors 10 {\"io: unexpected end of file\": 1} | idle timeouts 11 | event too large 12",
+                "  events          received 1,234,567 | expected 14 | lost 15 | duplicated 16 | out of order 17 | malformed 18 | early 19 | stalls 23 | without timestamp 32 | other names 33 {}",
+                "  endings         bye 24 | 204 25 | dropped by client 26 | closed by server 27 (no retry hint 28) | streaming at the end 29 | keep-alives 30",
+                "  identity        id sequence 34 | numeric data 35 | none 36",
             ]
         );
     }

@@ -247,6 +247,8 @@ pub const COUNTERS: &[CounterSpec] = &[
     counter(field!(read_errors), "read errors", Failures)
         .by_kind(|c| format!("{:?}", c.read_error_kinds)),
     counter(field!(idle_timeouts), "idle timeouts", Failures),
+    counter(field!(event_too_large), "event too large", Failures)
+        .gate(threshold(limit!(max_event_too_large), "events too large", AtMost).zero_by_default()),
     counter(field!(events), "received", Events)
         .separators()
         .gate(threshold(limit!(min_events), "events received", AtLeast)),

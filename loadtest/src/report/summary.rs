@@ -299,6 +299,7 @@ impl Summary {
             && c.failed() == 0
             && c.read_errors == 0
             && c.idle_timeouts == 0
+            && c.event_too_large == 0
     }
 }
 

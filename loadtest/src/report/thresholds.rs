@@ -61,6 +61,10 @@ pub struct Thresholds {
     /// Most malformed events (0 when the gate is on and this is unset).
     #[arg(long = "gate-max-malformed", value_name = "N")]
     pub max_malformed: Option<u64>,
+    /// Most streams closed because a line or event passed `--max-event-bytes` (0 when the
+    /// gate is on and this is unset).
+    #[arg(long = "gate-max-event-too-large", value_name = "N")]
+    pub max_event_too_large: Option<u64>,
     /// Most stalls (gaps between events longer than the stall threshold).
     #[arg(long = "gate-max-stalls", value_name = "N")]
     pub max_stalls: Option<u64>,
@@ -137,6 +141,7 @@ impl Thresholds {
             max_duplicated,
             max_out_of_order,
             max_malformed,
+            max_event_too_large,
             max_stalls,
             max_lateness_p99_ms,
             max_lateness_max_ms,

@@ -73,7 +73,7 @@ fn step_of(summary: &Summary, bound_p99_ms: f64) -> CapacityStep {
         lateness_p50_ms: l.p50_ms,
         lateness_p99_ms: l.p99_ms,
         lateness_max_ms: l.max_ms,
-        errors: c.failed() + c.read_errors + c.idle_timeouts,
+        errors: c.failed() + c.read_errors + c.idle_timeouts + c.event_too_large,
         lost: c.lost,
         this_process_cpu_percent: summary.processes.this_process.cpu_percent,
         server_cpu_percent: summary.processes.server.map(|s| s.cpu_percent),

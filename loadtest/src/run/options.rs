@@ -12,6 +12,7 @@ use goose::config::GooseConfiguration;
 
 use reqwest::Url;
 
+use crate::client::event_source::DEFAULT_MAX_EVENT_BYTES;
 use crate::client::transport::Transport;
 use crate::profile::{LatenessMode, StreamProfile};
 use crate::report::html::GOOSE_REPORT;
@@ -142,6 +143,13 @@ pub struct SseOptions {
     /// A stream with no byte at all (keep-alives count) for this long is reopened.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub idle_timeout_secs: u64,
+
+    /// Most bytes a stream may hold in a line not yet ended or an event not yet dispatched
+    /// (1 MiB); past it the connection is closed, counted as `event too large`, and
+    /// reopened after the retry delay, so a server that never ends a line or an event
+    /// cannot grow the load test's memory without bound.
+    #[arg(long, default_value_t = DEFAULT_MAX_EVENT_BYTES, value_name = "BYTES")]
+    pub max_event_bytes: usize,
 
     /// A gap between two events of a stream longer than this many intervals (and at least
     /// one second) is a stall.

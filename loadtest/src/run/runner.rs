@@ -173,6 +173,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             open_timeout: Duration::from_millis(sse.open_timeout_ms),
             idle_timeout: Duration::from_secs(sse.idle_timeout_secs),
             drop_after: sse.drop_after,
+            max_event_bytes: sse.max_event_bytes,
         },
         path_and_query: sse.path_and_query(),
         request_name: sse
