@@ -6,10 +6,14 @@ mod common;
 use clap::Parser as _;
 use loadtest::{run, Options};
 use sse_digits::config::Config;
-use sse_digits::startup::Application;
+use sse_digits::startup::{AppHandle, Application};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_is_read_from_its_metrics_after_the_run() {
+/// The server on 127.0.0.1:0 with one worker: its URL, its handle and its task.
+fn start_server() -> (
+    String,
+    AppHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let app = Application::build(Config {
         bind: ([127, 0, 0, 1], 0).into(),
         workers: 1,
@@ -18,7 +22,12 @@ async fn the_server_is_read_from_its_metrics_after_the_run() {
     .unwrap();
     let host = format!("http://{}", app.local_addr());
     let handle = app.handle();
-    let server = tokio::spawn(app.run_until_stopped());
+    (host, handle, tokio::spawn(app.run_until_stopped()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_is_read_from_its_metrics_after_the_run() {
+    let (host, handle, server) = start_server();
 
     let mut args = common::SMALL_RUN.to_vec();
     args.extend_from_slice(&["--host", &host]);
@@ -41,15 +50,7 @@ async fn the_server_is_read_from_its_metrics_after_the_run() {
 /// the run still ends with its summary, without that process's usage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_process_gone_by_the_end_still_gives_a_summary() {
-    let app = Application::build(Config {
-        bind: ([127, 0, 0, 1], 0).into(),
-        workers: 1,
-        ..Config::default()
-    })
-    .unwrap();
-    let host = format!("http://{}", app.local_addr());
-    let handle = app.handle();
-    let server = tokio::spawn(app.run_until_stopped());
+    let (host, handle, server) = start_server();
     // Stands for the server's process: alive at the start, gone before the end.
     let mut short_lived = std::process::Command::new("sleep")
         .arg("1")

@@ -487,12 +487,18 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// A digits user's recorder (100 ms schedule, 500 ms stall threshold) and its metrics.
+    fn digits_recorder() -> (Arc<Metrics>, UserRecorder) {
+        let metrics = Metrics::new();
+        let rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        (metrics, rec)
+    }
+
     /// Two connections: the first drops after id 3, the second resumes at 4 and sees a
     /// gap (6 missing), a duplicate (7 twice) and `bye`.
     #[test]
     fn a_life_with_a_reconnection_is_counted_exactly() {
-        let metrics = Metrics::new();
-        let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        let (metrics, mut rec) = digits_recorder();
         let t0 = Instant::now();
         rec.connecting(t0, "");
         rec.opened(t0 + ms(2), ms(2));
@@ -541,8 +547,7 @@ mod tests {
 
     #[test]
     fn a_resume_at_the_wrong_id_is_counted() {
-        let metrics = Metrics::new();
-        let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        let (metrics, mut rec) = digits_recorder();
         let t0 = Instant::now();
         rec.connecting(t0, "");
         rec.opened(t0, ms(1));
@@ -564,8 +569,7 @@ mod tests {
 
     #[test]
     fn failures_are_counted_by_cause() {
-        let metrics = Metrics::new();
-        let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        let (metrics, mut rec) = digits_recorder();
         let t0 = Instant::now();
         for failure in [
             Failure::Refused,
@@ -587,8 +591,7 @@ mod tests {
 
     #[test]
     fn events_that_do_not_fit_the_digits_stream_are_malformed() {
-        let metrics = Metrics::new();
-        let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        let (metrics, mut rec) = digits_recorder();
         let t0 = Instant::now();
         rec.opened(t0, ms(1));
         rec.event(ev("message", "x", ""), t0);
@@ -600,8 +603,7 @@ mod tests {
 
     #[test]
     fn a_broken_stream_is_counted_by_its_cause() {
-        let metrics = Metrics::new();
-        let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        let (metrics, mut rec) = digits_recorder();
         let t0 = Instant::now();
         rec.connecting(t0, "");
         rec.opened(t0, ms(1));
@@ -617,8 +619,7 @@ mod tests {
 
     #[test]
     fn an_event_too_large_is_an_error_of_its_own() {
-        let metrics = Metrics::new();
-        let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        let (metrics, mut rec) = digits_recorder();
         let t0 = Instant::now();
         rec.connecting(t0, "");
         rec.opened(t0, ms(1));
@@ -634,8 +635,7 @@ mod tests {
 
     #[test]
     fn a_silent_connection_is_a_stall() {
-        let metrics = Metrics::new();
-        let mut rec = UserRecorder::new(Arc::clone(&metrics), 1, ms(100), ms(500));
+        let (metrics, mut rec) = digits_recorder();
         let t0 = Instant::now();
         rec.opened(t0, ms(1));
         rec.event(ev("message", "1", "1"), t0 + ms(10));
