@@ -41,6 +41,8 @@ pub struct Parser {
     comments: u64,
     /// Valid `retry` fields seen, so a caller can tell whether a connection sent one.
     retry_fields: u64,
+    /// Field values that were not valid UTF-8 (decoded with U+FFFD in their place).
+    invalid_utf8: u64,
 }
 
 impl Parser {
@@ -78,6 +80,14 @@ impl Parser {
     #[must_use]
     pub fn retry_fields_seen(&self) -> u64 {
         self.retry_fields
+    }
+
+    /// How many `event`, `data` and `id` values held bytes that are not UTF-8: each is
+    /// decoded with U+FFFD in their place, as the standard says; a client counts them to
+    /// name a server that sends such bytes.
+    #[must_use]
+    pub fn invalid_utf8_seen(&self) -> u64 {
+        self.invalid_utf8
     }
 
     /// How many comment lines (such as `: keep-alive`) have been seen.
@@ -179,26 +189,32 @@ impl Parser {
     }
 
     fn process_field(&mut self, field: &[u8], value: &[u8]) {
-        match field {
+        let target = match field {
             b"event" => {
                 self.event_type.clear();
-                self.event_type.push_str(&String::from_utf8_lossy(value));
+                &mut self.event_type
             }
-            b"data" => {
-                self.data.push_str(&String::from_utf8_lossy(value));
-                self.data.push('\n');
-            }
+            b"data" => &mut self.data,
             // An id containing NUL is ignored.
             b"id" if !value.contains(&0) => {
                 self.id_buffer.clear();
-                self.id_buffer.push_str(&String::from_utf8_lossy(value));
+                &mut self.id_buffer
             }
             // Only ASCII digits count; too many for u64 are still digits, so saturate.
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 self.retry_ms = Some(parse_digits_saturating(value));
                 self.retry_fields += 1;
+                return;
             }
-            _ => {}
+            _ => return,
+        };
+        let text = String::from_utf8_lossy(value);
+        if matches!(text, std::borrow::Cow::Owned(_)) {
+            self.invalid_utf8 += 1;
+        }
+        target.push_str(&text);
+        if field == b"data" {
+            target.push('\n');
         }
     }
 
@@ -439,5 +455,20 @@ mod tests {
             });
         }
         assert_eq!(seen, (1..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_and_counted_and_nul_and_a_late_bom_are_kept() {
+        let mut parser = Parser::new();
+        let events = parser.feed_collect(
+            b"data: a\xFFb\nid: \xC3\n\ndata: n\x00l\n\n\xEF\xBB\xBFdata: hidden\ndata: bom\xEF\xBB\xBF\n\n",
+        );
+        let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+        // The BOM leads only the stream's first line; later, it makes the field unknown.
+        assert_eq!(data, ["a\u{FFFD}b", "n\0l", "bom\u{FEFF}"]);
+        assert_eq!(events[0].last_event_id, "\u{FFFD}");
+        assert_eq!(parser.invalid_utf8_seen(), 2);
+        parser.feed_collect(b"data: fine \xE2\x82\xAC\n\n");
+        assert_eq!(parser.invalid_utf8_seen(), 2);
     }
 }

@@ -3,12 +3,12 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
-use loadtest::client::event_source::DEFAULT_MAX_EVENT_BYTES;
 use loadtest::client::print::Printer;
-use loadtest::client::{ClientOptions, ClientPool, End, EventSource, PoolOptions, Stop, Transport};
+use loadtest::client::{
+    ClientOptions, ClientPool, End, EventSource, Limits, PoolOptions, Stop, Transport,
+};
 use reqwest::Url;
 
 /// Connect to an SSE stream like a browser's EventSource and print its events.
@@ -30,22 +30,18 @@ struct Args {
     /// Resume after this id on the first connection (sent as Last-Event-ID).
     #[arg(long, value_name = "ID")]
     last_event_id: Option<String>,
-    /// Reconnection delay until the server sends a `retry:` hint.
-    #[arg(long, default_value_t = 3000, value_name = "MS")]
-    retry_ms: u64,
     /// Close the connection after N events, then reconnect (to watch a resume).
     #[arg(long, value_name = "N")]
     drop_after: Option<u64>,
-    /// Most bytes held for a line not yet ended or an event not yet dispatched (1 MiB); past
-    /// it the connection is closed ("event too large") and reopened after the retry delay.
-    #[arg(long, default_value_t = DEFAULT_MAX_EVENT_BYTES, value_name = "BYTES")]
-    max_event_bytes: usize,
     /// Exit after N events.
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
     /// The HTTP client: hyper (through reqwest) or the load test's minimal HTTP/1.1 GET.
     #[arg(long, value_enum, default_value_t = Transport::Hyper)]
     transport: Transport,
+    /// The same limits as the load test's, with the same defaults.
+    #[command(flatten)]
+    limits: Limits,
 }
 
 #[tokio::main]
@@ -55,10 +51,14 @@ async fn main() -> ExitCode {
         eprintln!("sse-client: give the stream's URL");
         return ExitCode::FAILURE;
     };
+    if let Err(e) = args.limits.validate() {
+        eprintln!("sse-client: {e}");
+        return ExitCode::FAILURE;
+    }
     let pool = match ClientPool::new(&PoolOptions {
         clients: 1,
         source_addrs: Vec::new(),
-        connect_timeout: Duration::from_secs(10),
+        connect_timeout: args.limits.connect_timeout(),
         transport: args.transport,
     }) {
         Ok(pool) => pool,
@@ -67,21 +67,18 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = ClientOptions {
-        default_retry: Duration::from_millis(args.retry_ms),
-        drop_after: args.drop_after,
-        max_event_bytes: args.max_event_bytes,
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::from_limits(&args.limits, args.drop_after);
     let stop = Arc::new(Stop::never());
-    let mut printer = Printer::new(args.max_events, Arc::clone(&stop), options.default_retry);
+    let mut printer = Printer::new(args.max_events, Arc::clone(&stop));
     let mut source = EventSource::new(pool.pick(0).clone(), url, options);
     if let Some(id) = &args.last_event_id {
         source.resume_from(id);
     }
     tokio::select! {
         end = source.run(&mut printer, &stop) => match end {
-            End::Status(_) | End::ContentType(_) => ExitCode::FAILURE,
+            End::Status(_) | End::ContentType(_) | End::Encoding(_) | End::TooManyRedirects => {
+                ExitCode::FAILURE
+            }
             End::Bye | End::NoContent | End::Stopped => ExitCode::SUCCESS,
         },
         _ = tokio::signal::ctrl_c() => ExitCode::from(130),

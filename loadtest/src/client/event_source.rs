@@ -1,8 +1,12 @@
-//! One EventSource, behaving as a browser's does: GET with `Accept: text/event-stream`, read
-//! the body chunk by chunk through the shared WHATWG parser, reconnect after the `retry:`
-//! delay with `Last-Event-ID`, stop on 204 or after `bye`, give up on a non-200 status or a
-//! wrong content type. A stream whose pending line or event passes `max_event_bytes` is
-//! closed and reopened, so a server that never ends one cannot grow memory without bound.
+//! One EventSource, behaving as a browser's does: GET with `Accept: text/event-stream`,
+//! follow redirects, read the body chunk by chunk through the shared WHATWG parser,
+//! reconnect after the `retry:` delay with `Last-Event-ID`, stop on 204 or after `bye`,
+//! give up on a non-200 status, a wrong content type or a coding it did not ask for.
+//! Where a server could make it misbehave, [`Limits`](crate::client::limits::Limits) bound
+//! it: a stream whose pending line or event passes `max_event_bytes` is closed and reopened,
+//! so a server that never ends one cannot grow memory without bound; every reconnection
+//! delay is kept within the retry bounds; a `503` or `429` with `Retry-After` is retried
+//! after that delay (within the same bounds) instead of given up on.
 //! It reports what happens to a [`Recorder`]; the load test counts and times, the
 //! command-line client prints.
 //!
@@ -16,14 +20,17 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use sse_digits::sse::{MessageEvent, Parser};
 
+use crate::client::limits::{retry_after, Limits, RetryBounds};
 use crate::client::stop::Stop;
-use crate::client::transport::{Body, Connector, Failure, ReadError};
+use crate::client::transport::{Body, Connector, Failure, Opened, ReadError};
 
 /// How an event source behaves where a browser leaves a choice.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Reconnection delay until the server sends a `retry:` hint (browsers use about 3 s).
     pub default_retry: Duration,
+    /// The range every reconnection delay is kept in, whatever the server asks.
+    pub retry_bounds: RetryBounds,
     /// Longest wait from sending the request to the response headers.
     pub open_timeout: Duration,
     /// A connection that delivers no byte at all (not even a keep-alive) for this long is
@@ -35,21 +42,29 @@ pub struct ClientOptions {
     /// it the connection is closed and reopened, so a stream that never ends a line or an
     /// event costs at most this much plus one read chunk.
     pub max_event_bytes: usize,
+    /// Redirects followed to open one stream.
+    pub max_redirects: u32,
 }
 
-/// The default of [`ClientOptions::max_event_bytes`]: 1 MiB, far above any event a
-/// browser-facing stream sends.
-pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
+impl ClientOptions {
+    /// The options under `limits`; `drop_after` is the caller's.
+    #[must_use]
+    pub fn from_limits(limits: &Limits, drop_after: Option<u64>) -> Self {
+        Self {
+            default_retry: Duration::from_millis(limits.retry_ms),
+            retry_bounds: limits.retry_bounds(),
+            open_timeout: Duration::from_millis(limits.open_timeout_ms),
+            idle_timeout: Duration::from_secs(limits.idle_timeout_secs),
+            drop_after,
+            max_event_bytes: limits.max_event_bytes,
+            max_redirects: limits.max_redirects,
+        }
+    }
+}
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        Self {
-            default_retry: Duration::from_secs(3),
-            open_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            drop_after: None,
-            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
-        }
+        Self::from_limits(&Limits::default(), None)
     }
 }
 
@@ -83,8 +98,23 @@ pub enum End {
     Status(u16),
     /// The server answered 200 with another content type.
     ContentType(String),
+    /// The server answered 200 with a body in a coding the client did not ask for.
+    Encoding(String),
+    /// More redirects than allowed.
+    TooManyRedirects,
     /// The run's deadline came, or the run was cancelled.
     Stopped,
+}
+
+/// What the server asked the next reconnection delay to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// Nothing: the default delay.
+    Nothing,
+    /// A `retry:` field.
+    RetryField(Duration),
+    /// A `Retry-After` header on a `503` or `429`.
+    RetryAfter(Duration),
 }
 
 /// What an event source reports. Every method has an empty default, so a recorder
@@ -101,6 +131,14 @@ pub trait Recorder {
     /// A stream ended; `keepalives` comments arrived on it; `retry_hint` is the `retry:`
     /// value this connection sent, if it sent one.
     fn closed(&mut self, _at: Instant, _how: &Closed, _keepalives: u64, _retry_hint: Option<u64>) {}
+    /// A redirect with this status is followed to `to`.
+    fn redirected(&mut self, _status: u16, _to: &Url) {}
+    /// Field values of the stream held bytes that are not UTF-8 (`fields` more of them);
+    /// they were decoded with U+FFFD in their place.
+    fn invalid_utf8(&mut self, _fields: u64) {}
+    /// The reconnection wait starts: `delay` is what the client waits (within its retry
+    /// bounds), `asked` what the server asked for.
+    fn retrying(&mut self, _delay: Duration, _asked: Asked) {}
     /// The reconnection wait is over: `planned` was the delay, `actual` what passed.
     fn waited(&mut self, _planned: Duration, _actual: Duration) {}
     /// The event source stopped for good.
@@ -126,6 +164,8 @@ pub struct EventSource {
     options: ClientOptions,
     /// Parser state that outlives connections: the last event id and the retry hint.
     parser: Parser,
+    /// The delay a `Retry-After` asked for, for the next reconnection only.
+    retry_after: Option<Duration>,
 }
 
 impl EventSource {
@@ -137,6 +177,7 @@ impl EventSource {
             url,
             options,
             parser: Parser::new(),
+            retry_after: None,
         }
     }
 
@@ -161,10 +202,17 @@ impl EventSource {
                 Next::End(end) => break end,
                 Next::Reconnect => {}
             }
-            let planned = self
-                .parser
-                .retry_ms()
-                .map_or(self.options.default_retry, Duration::from_millis);
+            let asked = match (self.retry_after.take(), self.parser.retry_ms()) {
+                (Some(delay), _) => Asked::RetryAfter(delay),
+                (None, Some(ms)) => Asked::RetryField(Duration::from_millis(ms)),
+                (None, None) => Asked::Nothing,
+            };
+            let wanted = match asked {
+                Asked::RetryAfter(delay) | Asked::RetryField(delay) => delay,
+                Asked::Nothing => self.options.default_retry,
+            };
+            let (planned, _) = self.options.retry_bounds.clamp(wanted);
+            recorder.retrying(planned, asked);
             let started = Instant::now();
             if !stop.sleep(planned).await {
                 break End::Stopped;
@@ -178,40 +226,112 @@ impl EventSource {
     async fn connect_and_read(&mut self, recorder: &mut impl Recorder, stop: &Stop) -> Next {
         let started = Instant::now();
         recorder.connecting(started, self.parser.last_event_id());
-        let open = self.connector.open(&self.url, self.parser.last_event_id());
-        let send = tokio::time::timeout(self.options.open_timeout, open);
-        let sent = tokio::select! {
-            sent = send => sent,
-            () = tokio::time::sleep_until(stop.tokio_deadline()) => return Next::End(End::Stopped),
+        let response = match self.open_following_redirects(recorder, stop, started).await {
+            Ok(response) => response,
+            Err(next) => return next,
         };
-        let response = match sent {
-            Ok(Ok(response)) => response,
-            Ok(Err(failure)) => {
-                recorder.open_failed(Instant::now(), started.elapsed(), &failure);
-                return Next::Reconnect;
-            }
-            Err(_elapsed) => {
-                recorder.open_failed(Instant::now(), started.elapsed(), &Failure::Timeout);
-                return Next::Reconnect;
-            }
-        };
-        let status = response.status;
-        if status == 204 {
-            return Next::End(End::NoContent);
-        }
-        if status != 200 {
-            recorder.open_failed(Instant::now(), started.elapsed(), &Failure::Status(status));
-            return Next::End(End::Status(status));
-        }
-        if !is_event_stream(response.content_type.as_deref()) {
-            let found = response.content_type.unwrap_or_default();
-            let failure = Failure::ContentType(found.clone());
-            recorder.open_failed(Instant::now(), started.elapsed(), &failure);
-            return Next::End(End::ContentType(found));
-        }
         let opened = Instant::now();
         recorder.opened(opened, opened - started);
         self.read_body(response.body, recorder, stop).await
+    }
+
+    /// Sends the request, follows redirects, and checks the answer as a browser does: a
+    /// stream to read, or what to do instead.
+    async fn open_following_redirects(
+        &mut self,
+        recorder: &mut impl Recorder,
+        stop: &Stop,
+        started: Instant,
+    ) -> Result<Opened, Next> {
+        // The original URL is kept for reconnections, as a browser's EventSource does.
+        let mut redirected: Option<Url> = None;
+        let mut followed = 0;
+        loop {
+            let url = redirected.as_ref().unwrap_or(&self.url);
+            let open = self.connector.open(url, self.parser.last_event_id());
+            let send = tokio::time::timeout(self.options.open_timeout, open);
+            let sent = tokio::select! {
+                sent = send => sent,
+                () = tokio::time::sleep_until(stop.tokio_deadline()) => {
+                    return Err(Next::End(End::Stopped));
+                }
+            };
+            let response = match sent {
+                Ok(Ok(response)) => response,
+                Ok(Err(failure)) => return failed(recorder, started, failure, Next::Reconnect),
+                Err(_elapsed) => {
+                    return failed(recorder, started, Failure::Timeout, Next::Reconnect)
+                }
+            };
+            let status = response.status;
+            match status {
+                200 => {}
+                204 => return Err(Next::End(End::NoContent)),
+                301 | 302 | 303 | 307 | 308 => {
+                    let Some(to) = response.location.as_deref().and_then(|l| url.join(l).ok())
+                    else {
+                        return failed(
+                            recorder,
+                            started,
+                            Failure::Status(status),
+                            Next::End(End::Status(status)),
+                        );
+                    };
+                    if followed >= self.options.max_redirects {
+                        let failure = Failure::TooManyRedirects(followed);
+                        return failed(
+                            recorder,
+                            started,
+                            failure,
+                            Next::End(End::TooManyRedirects),
+                        );
+                    }
+                    followed += 1;
+                    recorder.redirected(status, &to);
+                    redirected = Some(to);
+                    continue;
+                }
+                // Overloaded or rate-limited, and saying when to come back.
+                429 | 503 => {
+                    let now = std::time::SystemTime::now();
+                    let delay = response
+                        .retry_after
+                        .as_deref()
+                        .and_then(|value| retry_after(value, now));
+                    let next = match delay {
+                        Some(delay) => {
+                            self.retry_after = Some(delay);
+                            Next::Reconnect
+                        }
+                        None => Next::End(End::Status(status)),
+                    };
+                    return failed(recorder, started, Failure::Status(status), next);
+                }
+                _ => {
+                    return failed(
+                        recorder,
+                        started,
+                        Failure::Status(status),
+                        Next::End(End::Status(status)),
+                    )
+                }
+            }
+            if !is_event_stream(response.content_type.as_deref()) {
+                let found = response.content_type.unwrap_or_default();
+                let failure = Failure::ContentType(found.clone());
+                return failed(
+                    recorder,
+                    started,
+                    failure,
+                    Next::End(End::ContentType(found)),
+                );
+            }
+            if let Some(coding) = response.unreadable_coding.clone() {
+                let failure = Failure::Encoding(coding.clone());
+                return failed(recorder, started, failure, Next::End(End::Encoding(coding)));
+            }
+            return Ok(response);
+        }
     }
 
     async fn read_body(
@@ -222,6 +342,7 @@ impl EventSource {
     ) -> Next {
         self.parser.start_new_stream();
         let comments_before = self.parser.comments_seen();
+        let mut invalid_utf8 = self.parser.invalid_utf8_seen();
         let retry_fields_before = self.parser.retry_fields_seen();
         let mut events = 0u64;
         let mut last_bytes = tokio::time::Instant::now();
@@ -249,6 +370,10 @@ impl EventSource {
                             bye |= event.event_type == "bye";
                             recorder.event(event, at);
                         });
+                        if self.parser.invalid_utf8_seen() != invalid_utf8 {
+                            recorder.invalid_utf8(self.parser.invalid_utf8_seen() - invalid_utf8);
+                            invalid_utf8 = self.parser.invalid_utf8_seen();
+                        }
                         if bye {
                             break Closed::Bye;
                         }
@@ -290,6 +415,17 @@ impl EventSource {
             | Closed::EventTooLarge => Next::Reconnect,
         }
     }
+}
+
+/// Reports a failed attempt that started at `started`, and says what comes next.
+fn failed(
+    recorder: &mut impl Recorder,
+    started: Instant,
+    failure: Failure,
+    next: Next,
+) -> Result<Opened, Next> {
+    recorder.open_failed(Instant::now(), started.elapsed(), &failure);
+    Err(next)
 }
 
 /// True for `text/event-stream`, with or without parameters, in any letter case.

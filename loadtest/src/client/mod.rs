@@ -6,18 +6,22 @@
 //! - [`transport`]: how a request reaches the server (hyper or [`raw_http`]), and why an
 //!   attempt failed.
 //! - [`raw_http`]: the minimal HTTP/1.1 GET that costs the load generator less per event.
+//! - [`limits`]: what a misbehaving server can cost (timeouts, retry bounds, event size,
+//!   redirects), the same flags in the load test and `sse-client`.
 //! - [`pool`]: the few HTTP clients every event source shares.
 //! - [`stop`]: the run's deadline and cancel, seen by every event source.
 //! - [`print`](mod@print): a recorder that prints each happening (the `sse-client` binary).
 
 pub mod event_source;
+pub mod limits;
 pub mod pool;
 pub mod print;
 pub mod raw_http;
 pub mod stop;
 pub mod transport;
 
-pub use event_source::{ClientOptions, Closed, End, EventSource, Recorder};
+pub use event_source::{Asked, ClientOptions, Closed, End, EventSource, Recorder};
+pub use limits::Limits;
 pub use pool::{ClientPool, PoolOptions};
 pub use stop::Stop;
-pub use transport::{Connector, Failure, ReadError, Transport};
+pub use transport::{Connector, Failure, ReadError, ReadKind, Transport};

@@ -52,6 +52,9 @@ impl ClientPool {
                     .pool_max_idle_per_host(0)
                     .tcp_nodelay(true)
                     .http1_only()
+                    // The event source follows redirects itself, the same for both
+                    // transports, counting them and keeping to --max-redirects.
+                    .redirect(reqwest::redirect::Policy::none())
                     // Streams are never compressed; no Accept-Encoding, no decoder layer.
                     .no_gzip()
                     .no_proxy();

@@ -5,6 +5,7 @@
 //! Event: open
 //! Event: message, data: 1
 //! Event: error (stream ended by the server; reconnecting in 3000 ms)
+//! Event: error (connection refused; reconnecting in 3000 ms)
 //! Event: open
 //! Event: bye, data: bye-bye
 //! ```
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use sse_digits::sse::MessageEvent;
 
-use crate::client::event_source::{Closed, End, Recorder};
+use reqwest::Url;
+
+use crate::client::event_source::{Asked, Closed, End, Recorder};
 use crate::client::stop::Stop;
 use crate::client::transport::Failure;
 
@@ -27,20 +30,19 @@ pub struct Printer {
     max_events: Option<u64>,
     /// Cancelled once `max_events` is reached.
     stop: Arc<Stop>,
-    /// The delay used until the server sends a hint.
-    default_retry: Duration,
+    /// Why the last stream closed, printed with the delay before the next attempt.
+    closed_because: Option<String>,
 }
 
 impl Printer {
-    /// A printer that cancels `stop` after `max_events` events, if given, and names
-    /// `default_retry` as the delay until the server sends a `retry:` hint.
+    /// A printer that cancels `stop` after `max_events` events, if given.
     #[must_use]
-    pub fn new(max_events: Option<u64>, stop: Arc<Stop>, default_retry: Duration) -> Self {
+    pub fn new(max_events: Option<u64>, stop: Arc<Stop>) -> Self {
         Self {
             events: 0,
             max_events,
             stop,
-            default_retry,
+            closed_because: None,
         }
     }
 }
@@ -51,11 +53,8 @@ impl Recorder for Printer {
     }
 
     fn open_failed(&mut self, _at: Instant, _elapsed: Duration, failure: &Failure) {
-        if failure.reconnects() {
-            println!("Event: error ({failure}; reconnecting)");
-        } else {
-            println!("Event: error ({failure}; closed)");
-        }
+        // Printed once the event source says whether it tries again, and when.
+        self.closed_because = Some(failure.to_string());
     }
 
     fn event(&mut self, event: MessageEvent<'_>, _at: Instant) {
@@ -66,7 +65,15 @@ impl Recorder for Printer {
         }
     }
 
-    fn closed(&mut self, _at: Instant, how: &Closed, _keepalives: u64, retry_hint: Option<u64>) {
+    fn redirected(&mut self, status: u16, to: &Url) {
+        println!("Event: redirect ({status} to {to})");
+    }
+
+    fn invalid_utf8(&mut self, fields: u64) {
+        println!("Event: warning ({fields} field(s) not UTF-8, decoded with U+FFFD)");
+    }
+
+    fn closed(&mut self, _at: Instant, how: &Closed, _keepalives: u64, _retry_hint: Option<u64>) {
         let why = match how {
             Closed::ServerEnded => "stream ended by the server".to_owned(),
             Closed::Dropped => "dropped by us (--drop-after)".to_owned(),
@@ -75,15 +82,31 @@ impl Recorder for Printer {
             Closed::EventTooLarge => "event too large (over --max-event-bytes)".to_owned(),
             Closed::Bye | Closed::Stopped => return,
         };
-        let delay = retry_hint.map_or(self.default_retry, Duration::from_millis);
-        println!(
-            "Event: error ({why}; reconnecting in {} ms)",
-            delay.as_millis()
-        );
+        self.closed_because = Some(why);
+    }
+
+    fn retrying(&mut self, delay: Duration, asked: Asked) {
+        let asked = match asked {
+            Asked::RetryField(wanted) if wanted != delay => {
+                format!(", the server asked {} ms", wanted.as_millis())
+            }
+            Asked::RetryAfter(wanted) if wanted == delay => ", as Retry-After asked".to_owned(),
+            Asked::RetryAfter(wanted) => {
+                format!(", Retry-After asked {} s", wanted.as_secs())
+            }
+            Asked::RetryField(_) | Asked::Nothing => String::new(),
+        };
+        let delay = delay.as_millis();
+        match self.closed_because.take() {
+            Some(why) => println!("Event: error ({why}; reconnecting in {delay} ms{asked})"),
+            None => println!("Event: reconnecting in {delay} ms{asked}"),
+        }
     }
 
     fn finished(&mut self, end: &End) {
-        if *end == End::NoContent {
+        if let Some(why) = self.closed_because.take() {
+            println!("Event: error ({why}; closed)");
+        } else if *end == End::NoContent {
             println!("Event: error (204 No Content; closed)");
         }
     }

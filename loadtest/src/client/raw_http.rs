@@ -5,8 +5,8 @@
 //!
 //! What it does: one request per connection (no keep-alive, no pooling), `httparse` for
 //! the response head and for chunk sizes, bodies framed by `Transfer-Encoding: chunked`,
-//! `Content-Length` or the end of the connection. No TLS, no redirects, no proxies: the
-//! load test only targets loopback.
+//! `Content-Length` or the end of the connection. No TLS and no proxies; redirects are the
+//! event source's to follow, as with the other transport.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -40,6 +40,14 @@ pub struct RawResponse {
     pub status: u16,
     /// The `Content-Type` header, if any (lossy UTF-8).
     pub content_type: Option<String>,
+    /// The `Content-Encoding` header, if any.
+    pub content_encoding: Option<String>,
+    /// The `Transfer-Encoding` header, if any.
+    pub transfer_encoding: Option<String>,
+    /// The `Location` header, if any.
+    pub location: Option<String>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
     /// The body.
     pub body: RawBody,
 }
@@ -131,7 +139,12 @@ async fn read_head(mut stream: TcpStream) -> Result<RawResponse, RawError> {
                         .map(|h| String::from_utf8_lossy(h.value).into_owned())
                 };
                 let content_type = header("content-type");
-                let framing = if header("transfer-encoding")
+                let content_encoding = header("content-encoding");
+                let location = header("location");
+                let retry_after = header("retry-after");
+                let transfer_encoding = header("transfer-encoding");
+                let framing = if transfer_encoding
+                    .as_ref()
                     .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"))
                 {
                     Framing::Chunked(ChunkState::Size)
@@ -150,6 +163,10 @@ async fn read_head(mut stream: TcpStream) -> Result<RawResponse, RawError> {
                 return Ok(RawResponse {
                     status,
                     content_type,
+                    content_encoding,
+                    transfer_encoding,
+                    location,
+                    retry_after,
                     body: RawBody {
                         stream,
                         buf,

@@ -4,7 +4,10 @@
 //! body chunks, and a failure or a broken body named by its cause.
 
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION,
+    RETRY_AFTER, TRANSFER_ENCODING,
+};
 use reqwest::{Client, Url};
 
 use crate::client::raw_http::{RawBody, RawConnector, RawError};
@@ -39,6 +42,12 @@ pub enum Failure {
     Status(u16),
     /// A 200 whose content type is not `text/event-stream`: the event source gives up.
     ContentType(String),
+    /// A 200 whose body comes in a content or transfer coding the client did not ask for
+    /// (`content-encoding gzip`): it cannot be read as an event stream, so the event
+    /// source gives up.
+    Encoding(String),
+    /// More redirects than allowed for one stream (this many were followed).
+    TooManyRedirects(u32),
     /// Any other transport error, described.
     Other(String),
 }
@@ -59,6 +68,10 @@ impl std::fmt::Display for Failure {
             Self::Timeout => f.write_str("timed out"),
             Self::Status(code) => write!(f, "status {code}"),
             Self::ContentType(found) => write!(f, "content type {found:?}"),
+            Self::Encoding(coding) => write!(f, "unrequested {coding}"),
+            Self::TooManyRedirects(followed) => {
+                write!(f, "too many redirects ({followed} followed)")
+            }
             Self::Other(what) => f.write_str(what),
         }
     }
@@ -71,8 +84,37 @@ pub struct Opened {
     pub status: u16,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// A content or transfer coding the client cannot read (it asks for none), named
+    /// (`content-encoding gzip`); `None` when the body is plain or only chunked.
+    pub unreadable_coding: Option<String>,
+    /// The `Location` header, if any (redirects).
+    pub location: Option<String>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
     /// The body, not read yet.
     pub body: Body,
+}
+
+/// The coding named in `Content-Encoding` or `Transfer-Encoding` that a client asking for
+/// none cannot read: any content coding but `identity`, any transfer coding but `chunked`.
+fn unreadable_coding(content: Option<&str>, transfer: Option<&str>) -> Option<String> {
+    let codings = |value: Option<&str>| {
+        value
+            .unwrap_or_default()
+            .split(',')
+            .map(|coding| coding.trim().to_ascii_lowercase())
+            .filter(|coding| !coding.is_empty())
+            .collect::<Vec<_>>()
+    };
+    let content = codings(content);
+    let transfer = codings(transfer);
+    if let Some(coding) = content.iter().find(|c| *c != "identity") {
+        return Some(format!("content-encoding {coding}"));
+    }
+    transfer
+        .iter()
+        .find(|c| *c != "chunked")
+        .map(|coding| format!("transfer-encoding {coding}"))
 }
 
 /// A response body being read.
@@ -84,14 +126,54 @@ pub enum Body {
     Raw(RawBody),
 }
 
-/// Why an open body broke, in a few words (`io: connection reset`), as [`Failure::Other`]
-/// names why an attempt failed: short and from a small set, so runs can count them by cause.
+/// Why an open body broke: its kind, and a few words (`io: connection reset`), as
+/// [`Failure::Other`] names why an attempt failed: short and from a small set, so runs can
+/// count them by cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadError(pub String);
+pub struct ReadError {
+    /// What broke.
+    pub kind: ReadKind,
+    /// The cause in a few words.
+    pub detail: String,
+}
+
+/// What broke an open body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadKind {
+    /// The connection ended inside a chunk, or short of the `Content-Length` or the last
+    /// chunk.
+    Cut,
+    /// The body's framing was malformed (a chunk size that is not hex, no CRLF after a
+    /// chunk's data).
+    Framing,
+    /// The connection failed (reset, and the like).
+    Io,
+}
+
+impl ReadError {
+    /// A read error of `kind`, described.
+    #[must_use]
+    pub fn new(kind: ReadKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    fn from_io(kind: std::io::ErrorKind) -> Self {
+        let read_kind = match kind {
+            std::io::ErrorKind::UnexpectedEof => ReadKind::Cut,
+            // hyper's chunked decoder says so of a bad chunk size or line end.
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => ReadKind::Framing,
+            _ => ReadKind::Io,
+        };
+        Self::new(read_kind, format!("io: {kind}"))
+    }
+}
 
 impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.detail)
     }
 }
 
@@ -104,13 +186,18 @@ impl Body {
     /// When the body broke (the connection failed, or its framing did), naming the cause.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ReadError> {
         match self {
-            Self::Hyper(response) => response.chunk().await.map_err(|e| {
-                ReadError(match cause(&e) {
-                    Cause::Io(kind) => format!("io: {kind}"),
-                    Cause::Message(message) => format!("body: {message}"),
-                })
+            Self::Hyper(response) => response.chunk().await.map_err(|e| match cause(&e) {
+                Cause::Io(kind) => ReadError::from_io(kind),
+                // hyper's own errors on a body are protocol errors.
+                Cause::Message(message) => {
+                    ReadError::new(ReadKind::Framing, format!("body: {message}"))
+                }
             }),
-            Self::Raw(body) => body.chunk().await.map_err(|e| ReadError(e.to_string())),
+            Self::Raw(body) => body.chunk().await.map_err(|e| match &e {
+                RawError::Io(io) => ReadError::from_io(io.kind()),
+                RawError::Protocol(_) => ReadError::new(ReadKind::Framing, e.to_string()),
+                RawError::ConnectTimeout => ReadError::new(ReadKind::Io, e.to_string()),
+            }),
         }
     }
 }
@@ -132,16 +219,35 @@ impl Connector {
                     request = request.header("Last-Event-ID", last_event_id);
                 }
                 let response = request.send().await.map_err(|e| classify(&e))?;
+                let header = |name: HeaderName| {
+                    response
+                        .headers()
+                        .get(name)
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                };
+                let content_type = header(CONTENT_TYPE);
+                let unreadable_coding = unreadable_coding(
+                    header(CONTENT_ENCODING).as_deref(),
+                    header(TRANSFER_ENCODING).as_deref(),
+                );
+                let location = header(LOCATION);
+                let retry_after = header(RETRY_AFTER);
                 Ok(Opened {
                     status: response.status().as_u16(),
-                    content_type: response
-                        .headers()
-                        .get(CONTENT_TYPE)
-                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                    content_type,
+                    unreadable_coding,
+                    location,
+                    retry_after,
                     body: Body::Hyper(response),
                 })
             }
             Self::Raw(connector) => {
+                if url.scheme() != "http" {
+                    return Err(Failure::Other(format!(
+                        "connect: the raw transport speaks only http, not {}",
+                        url.scheme()
+                    )));
+                }
                 let addr = resolve(url)
                     .await
                     .ok_or_else(|| Failure::Other("connect: cannot resolve the host".into()))?;
@@ -168,6 +274,12 @@ impl Connector {
                 Ok(Opened {
                     status: response.status,
                     content_type: response.content_type,
+                    unreadable_coding: unreadable_coding(
+                        response.content_encoding.as_deref(),
+                        response.transfer_encoding.as_deref(),
+                    ),
+                    location: response.location,
+                    retry_after: response.retry_after,
                     body: Body::Raw(response.body),
                 })
             }
@@ -252,6 +364,26 @@ mod tests {
         assert!(Failure::Timeout.reconnects());
         assert!(!Failure::Status(500).reconnects());
         assert!(!Failure::ContentType("text/html".into()).reconnects());
+        assert!(!Failure::Encoding("content-encoding gzip".into()).reconnects());
+        assert!(!Failure::TooManyRedirects(20).reconnects());
+    }
+
+    #[test]
+    fn only_plain_and_chunked_bodies_are_readable() {
+        assert_eq!(unreadable_coding(None, None), None);
+        assert_eq!(unreadable_coding(Some("identity"), Some("Chunked")), None);
+        assert_eq!(
+            unreadable_coding(Some("gzip"), None).as_deref(),
+            Some("content-encoding gzip")
+        );
+        assert_eq!(
+            unreadable_coding(Some("identity, br"), None).as_deref(),
+            Some("content-encoding br")
+        );
+        assert_eq!(
+            unreadable_coding(None, Some("gzip, chunked")).as_deref(),
+            Some("transfer-encoding gzip")
+        );
     }
 
     /// Reads a stream whose chunked body stops inside a chunk, through `transport`, and
@@ -295,6 +427,7 @@ mod tests {
     async fn a_body_cut_short_is_an_error_that_names_its_cause() {
         for transport in [Transport::Hyper, Transport::Raw] {
             let error = read_a_body_cut_short(transport).await;
+            assert_eq!(error.kind, ReadKind::Cut, "{transport:?}");
             assert_eq!(
                 error.to_string(),
                 "io: unexpected end of file",

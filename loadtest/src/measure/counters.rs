@@ -79,10 +79,20 @@ counters! {
     failed_status,
     /// Attempts answered 200 with another content type.
     failed_content_type,
+    /// Attempts answered 200 with a content or transfer coding the client did not ask for
+    /// (`gzip`): the body cannot be read as an event stream.
+    failed_encoding,
+    /// Attempts that met more redirects than `--max-redirects`.
+    failed_redirects,
     /// Attempts that failed with another transport error.
     failed_other,
     /// Open streams that broke with a read error.
     read_errors,
+    /// Of those, bodies cut short: the connection ended inside a chunk, or short of the
+    /// `Content-Length` or the last chunk.
+    body_cut,
+    /// Of those, bodies whose framing was malformed (a chunk size that is not hex).
+    framing_errors,
     /// Open streams that delivered no byte within the idle timeout.
     idle_timeouts,
     /// Open streams we closed because a line or event passed `--max-event-bytes`.
@@ -100,6 +110,9 @@ counters! {
     /// Events that should carry a number and do not: a non-numeric id in an id sequence,
     /// non-numeric data in a numeric-data sequence, or (sse-digits) data other than the id.
     malformed,
+    /// `event`, `data` and `id` values that held bytes which are not UTF-8, decoded with
+    /// U+FFFD in their place as the standard says.
+    invalid_utf8,
     /// Events that arrived before their scheduled time (their connection's first event was late).
     early,
     /// Connections after the first one of an event source.
@@ -137,6 +150,14 @@ counters! {
     identity_numeric_data,
     /// Event sources whose events carry neither (no sequence checks).
     identity_none,
+    /// Redirects followed (301, 302, 303, 307, 308).
+    redirects,
+    /// `503` or `429` answers with a `Retry-After` that the event source waited out
+    /// (within the retry bounds) before it tried again.
+    retry_after,
+    /// Reconnection delays the server asked for (`retry:` or `Retry-After`) outside
+    /// `--min-retry-ms`..`--max-retry-ms`, moved to the nearer bound.
+    retry_clamped,
 }
 
 impl Counters {
@@ -147,6 +168,8 @@ impl Counters {
             + self.failed_timeout
             + self.failed_status
             + self.failed_content_type
+            + self.failed_encoding
+            + self.failed_redirects
             + self.failed_other
     }
 

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sse_digits::sse::MessageEvent;
 
-use crate::client::{Closed, End, Failure, Recorder};
+use reqwest::Url;
+
+use crate::client::{Asked, Closed, End, Failure, ReadKind, Recorder};
 use crate::measure::counters::Counters;
 use crate::measure::metrics::{record, Metrics};
 use crate::measure::schedule::{IdVerdict, Lateness, Schedule, Sequence, StallWatch};
@@ -344,6 +346,8 @@ impl Recorder for UserRecorder {
                 *self.counters.status_codes.entry(*code).or_default() += 1;
             }
             Failure::ContentType(_) => self.counters.failed_content_type += 1,
+            Failure::Encoding(_) => self.counters.failed_encoding += 1,
+            Failure::TooManyRedirects(_) => self.counters.failed_redirects += 1,
             Failure::Other(kind) => {
                 self.counters.failed_other += 1;
                 self.counters.count_error(kind);
@@ -352,7 +356,7 @@ impl Recorder for UserRecorder {
         self.error();
         let status = match failure {
             Failure::Status(code) => Some(*code),
-            Failure::ContentType(_) => Some(200),
+            Failure::ContentType(_) | Failure::Encoding(_) => Some(200),
             _ => None,
         };
         self.remember_open(OpenAttempt {
@@ -430,7 +434,12 @@ impl Recorder for UserRecorder {
             Closed::Dropped => self.counters.dropped_by_client += 1,
             Closed::ReadError(error) => {
                 self.counters.read_errors += 1;
-                self.counters.count_read_error(&error.0);
+                match error.kind {
+                    ReadKind::Cut => self.counters.body_cut += 1,
+                    ReadKind::Framing => self.counters.framing_errors += 1,
+                    ReadKind::Io => {}
+                }
+                self.counters.count_read_error(&error.detail);
                 self.error();
             }
             Closed::IdleTimeout => {
@@ -451,6 +460,25 @@ impl Recorder for UserRecorder {
         self.flush();
     }
 
+    fn redirected(&mut self, _status: u16, _to: &Url) {
+        self.counters.redirects += 1;
+    }
+
+    fn invalid_utf8(&mut self, fields: u64) {
+        self.counters.invalid_utf8 += fields;
+    }
+
+    fn retrying(&mut self, delay: Duration, asked: Asked) {
+        match asked {
+            Asked::RetryAfter(wanted) => {
+                self.counters.retry_after += 1;
+                self.counters.retry_clamped += u64::from(wanted != delay);
+            }
+            Asked::RetryField(wanted) => self.counters.retry_clamped += u64::from(wanted != delay),
+            Asked::Nothing => {}
+        }
+    }
+
     fn waited(&mut self, planned: Duration, actual: Duration) {
         self.metrics.with_shard(|shard| {
             record(
@@ -465,7 +493,7 @@ impl Recorder for UserRecorder {
             End::Bye => self.counters.completed_bye += 1,
             End::NoContent => self.counters.ended_no_content += 1,
             End::Stopped => self.counters.stopped_at_deadline += 1,
-            End::Status(_) | End::ContentType(_) => {}
+            End::Status(_) | End::ContentType(_) | End::Encoding(_) | End::TooManyRedirects => {}
         }
     }
 }
@@ -608,7 +636,7 @@ mod tests {
         rec.connecting(t0, "");
         rec.opened(t0, ms(1));
         rec.event(ev("message", "1", "1"), t0);
-        let broken = Closed::ReadError(ReadError("io: connection reset".into()));
+        let broken = Closed::ReadError(ReadError::new(ReadKind::Io, "io: connection reset"));
         rec.closed(t0 + ms(50), &broken, 0, None);
         rec.finish();
         let c = metrics.merged().1;

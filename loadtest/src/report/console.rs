@@ -413,8 +413,8 @@ mod tests {
         assert_eq!(
             out.lines().collect::<Vec<_>>(),
             [
-                "  connections     attempts 0 | opened 0 | reconnects 2 (resumed ok not checkable, wrong not checkable, restarted from the beginning 0)",
-                "  events          received 40 | expected not checkable | lost not checkable | duplicated not checkable | out of order not checkable | malformed 0 | early 0 | stalls 0 | without timestamp 0 | other names 0 {}",
+                "  connections     attempts 0 | opened 0 | reconnects 2 (resumed ok not checkable, wrong not checkable, restarted from the beginning 0) | redirects 0 | Retry-After waits 0 | delays kept in bounds 0",
+                "  events          received 40 | expected not checkable | lost not checkable | duplicated not checkable | out of order not checkable | malformed 0 | invalid UTF-8 0 | early 0 | stalls 0 | without timestamp 0 | other names 0 {}",
             ]
         );
     }
@@ -433,11 +433,11 @@ mod tests {
         assert_eq!(
             out.lines().collect::<Vec<_>>(),
             [
-                "  connections     attempts 2 | opened 3 | reconnects 20 (resumed ok 21, wrong 22, restarted from the beginning 31)",
-                "  failures        refused 4 (+5 during the planned restart) | timeout 6 | status 7 {503: 2} | content type 8 | other 9 {\"io: broken pipe\": 1} | read errors 10 {\"io: unexpected end of file\": 1} | idle timeouts 11 | event too large 12",
-                "  events          received 1,234,567 | expected 14 | lost 15 | duplicated 16 | out of order 17 | malformed 18 | early 19 | stalls 23 | without timestamp 32 | other names 33 {}",
-                "  endings         bye 24 | 204 25 | dropped by client 26 | closed by server 27 (no retry hint 28) | streaming at the end 29 | keep-alives 30",
-                "  identity        id sequence 34 | numeric data 35 | none 36",
+                "  connections     attempts 2 | opened 3 | reconnects 25 (resumed ok 26, wrong 27, restarted from the beginning 36) | redirects 42 | Retry-After waits 43 | delays kept in bounds 44",
+                "  failures        refused 4 (+5 during the planned restart) | timeout 6 | status 7 {503: 2} | content type 8 | unrequested encoding 9 | too many redirects 10 | other 11 {\"io: broken pipe\": 1} | read errors 12 {\"io: unexpected end of file\": 1} (body cut 13, framing 14) | idle timeouts 15 | event too large 16",
+                "  events          received 1,234,567 | expected 18 | lost 19 | duplicated 20 | out of order 21 | malformed 22 | invalid UTF-8 23 | early 24 | stalls 28 | without timestamp 37 | other names 38 {}",
+                "  endings         bye 29 | 204 30 | dropped by client 31 | closed by server 32 (no retry hint 33) | streaming at the end 34 | keep-alives 35",
+                "  identity        id sequence 39 | numeric data 40 | none 41",
             ]
         );
     }

@@ -243,9 +243,13 @@ pub const COUNTERS: &[CounterSpec] = &[
     counter(field!(failed_timeout), "timeout", Failures),
     counter(field!(failed_status), "status", Failures).by_kind(|c| format!("{:?}", c.status_codes)),
     counter(field!(failed_content_type), "content type", Failures),
+    counter(field!(failed_encoding), "unrequested encoding", Failures),
+    counter(field!(failed_redirects), "too many redirects", Failures),
     counter(field!(failed_other), "other", Failures).by_kind(|c| format!("{:?}", c.other_errors)),
     counter(field!(read_errors), "read errors", Failures)
         .by_kind(|c| format!("{:?}", c.read_error_kinds)),
+    counter(field!(body_cut), "body cut", Failures).of_those(),
+    counter(field!(framing_errors), "framing", Failures).of_those(),
     counter(field!(idle_timeouts), "idle timeouts", Failures),
     counter(field!(event_too_large), "event too large", Failures)
         .gate(threshold(limit!(max_event_too_large), "events too large", AtMost).zero_by_default()),
@@ -266,6 +270,7 @@ pub const COUNTERS: &[CounterSpec] = &[
         .of_sequences(),
     counter(field!(malformed), "malformed", Events)
         .gate(threshold(limit!(max_malformed), "malformed events", AtMost).zero_by_default()),
+    counter(field!(invalid_utf8), "invalid UTF-8", Events),
     counter(field!(early), "early", Events).separators(),
     counter(field!(reconnects), "reconnects", Connections).gate(threshold(
         limit!(min_reconnects),
@@ -298,6 +303,9 @@ pub const COUNTERS: &[CounterSpec] = &[
     counter(field!(identity_id_sequence), "id sequence", Identity),
     counter(field!(identity_numeric_data), "numeric data", Identity),
     counter(field!(identity_none), "none", Identity),
+    counter(field!(redirects), "redirects", Connections),
+    counter(field!(retry_after), "Retry-After waits", Connections),
+    counter(field!(retry_clamped), "delays kept in bounds", Connections),
 ];
 
 /// The counters of `group`, in the order shown.

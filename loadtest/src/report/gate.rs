@@ -49,6 +49,28 @@ impl Thresholds {
                 }
             }
         }
+        for (name, limit) in &self.max_counts {
+            let spec = COUNTERS.iter().find(|spec| spec.json == name);
+            checks.push(match spec.map(|spec| (spec, spec.value(c))) {
+                Some((spec, Some(measured))) => {
+                    count_check(spec.json, AtMost, Some(*limit), measured)
+                        .expect("a limit was given")
+                }
+                Some((spec, None)) => Check::new(
+                    spec.json,
+                    threshold_text(AtMost, *limit),
+                    NOT_CHECKABLE.to_owned(),
+                    false,
+                ),
+                // Refused before the run by `unknown_counters`; said, never passed.
+                None => Check::new(
+                    name,
+                    threshold_text(AtMost, *limit),
+                    "no such counter".to_owned(),
+                    false,
+                ),
+            });
+        }
         let after = summary.server_after.as_ref();
         if let Some(open) = after.and_then(|a| a.streams_open) {
             checks.extend(count_check(
@@ -136,6 +158,19 @@ impl Thresholds {
             ));
         }
         Verdict { checks }
+    }
+}
+
+impl Thresholds {
+    /// The names given to `max_counts` that are not counters, so a typo fails before the
+    /// run rather than after it.
+    #[must_use]
+    pub fn unknown_counters(&self) -> Vec<&str> {
+        self.max_counts
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| !COUNTERS.iter().any(|spec| spec.json == *name))
+            .collect()
     }
 }
 
@@ -405,6 +440,29 @@ mod tests {
                 "duplicated events 2 (limit <= 0)",
                 "lateness p99 20.500 ms (limit <= 20 ms)",
                 "error rate 2.000% (limit <= 1.00%)",
+            ]
+        );
+    }
+
+    #[test]
+    fn any_counter_can_be_limited_by_name() {
+        let mut summary = clean_summary();
+        summary.counters.body_cut = 2;
+        summary.counters.redirects = 1;
+        let thresholds = Thresholds {
+            max_counts: vec![
+                ("body_cut".into(), 1),
+                ("redirects".into(), 1),
+                ("no_such".into(), 0),
+            ],
+            ..Thresholds::default()
+        };
+        assert_eq!(thresholds.unknown_counters(), ["no_such"]);
+        assert_eq!(
+            thresholds.check(&summary).failures(),
+            [
+                "body_cut 2 (limit <= 1)",
+                "no_such no such counter (limit <= 0)"
             ]
         );
     }

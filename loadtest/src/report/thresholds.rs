@@ -106,6 +106,32 @@ pub struct Thresholds {
     /// streams closed and freed memory was returned).
     #[arg(long = "gate-max-rss-growth-pct", value_name = "PCT")]
     pub max_rss_growth_pct: Option<f64>,
+    /// Most of any counter, named by its key in the JSON summary's `counters`
+    /// (`--gate-max-count idle_timeouts=0`, repeatable; in a file, a `[max_counts]` table):
+    /// every misbehaviour the run counts can fail the gate.
+    #[arg(long = "gate-max-count", value_name = "COUNTER=N", value_parser = parse_count_limit)]
+    #[serde(default, deserialize_with = "count_limits_from_table")]
+    pub max_counts: Vec<(String, u64)>,
+}
+
+/// `NAME=N`, as `--gate-max-count` takes it.
+fn parse_count_limit(text: &str) -> Result<(String, u64), String> {
+    let (name, limit) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: give COUNTER=N, such as idle_timeouts=0"))?;
+    let limit = limit
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: the limit must be a whole number"))?;
+    Ok((name.trim().to_owned(), limit))
+}
+
+/// A `[max_counts]` table (`idle_timeouts = 0`), as a list in the table's order.
+fn count_limits_from_table<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(String, u64)>, D::Error> {
+    let table = std::collections::BTreeMap::<String, u64>::deserialize(deserializer)?;
+    Ok(table.into_iter().collect())
 }
 
 impl Thresholds {
@@ -128,9 +154,17 @@ impl Thresholds {
     /// `self` with every threshold that `overrides` sets replaced by its value.
     #[must_use]
     pub fn overridden_by(self, overrides: &Self) -> Self {
+        // A counter limited in both keeps the flag's limit.
+        let mut max_counts: Vec<(String, u64)> = self
+            .max_counts
+            .iter()
+            .filter(|(name, _)| !overrides.max_counts.iter().any(|(n, _)| n == name))
+            .cloned()
+            .collect();
+        max_counts.extend(overrides.max_counts.iter().cloned());
         macro_rules! pick {
             ($($field:ident),*) => {
-                Self { $($field: overrides.$field.or(self.$field)),* }
+                Self { $($field: overrides.$field.or(self.$field),)* max_counts }
             };
         }
         pick!(
@@ -185,6 +219,37 @@ mod tests {
         .unwrap()
         .thresholds;
         assert_eq!(file.overridden_by(&flags).max_hiccup_p99_ms, Some(2.5));
+    }
+
+    #[test]
+    fn counter_limits_come_from_a_table_and_flags_and_flags_win() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            thresholds: Thresholds,
+        }
+        let file: Thresholds =
+            toml::from_str("[max_counts]\nidle_timeouts = 3\nbody_cut = 1").unwrap();
+        let flags = <Flags as clap::Parser>::try_parse_from([
+            "loadtest",
+            "--gate-max-count",
+            "idle_timeouts=0",
+            "--gate-max-count",
+            "redirects = 5",
+        ])
+        .unwrap()
+        .thresholds;
+        let merged = file.overridden_by(&flags);
+        assert_eq!(
+            merged.max_counts,
+            [
+                ("body_cut".to_owned(), 1),
+                ("idle_timeouts".to_owned(), 0),
+                ("redirects".to_owned(), 5)
+            ]
+        );
+        assert!(parse_count_limit("idle_timeouts").is_err());
+        assert!(parse_count_limit("idle_timeouts=-1").is_err());
     }
 
     #[test]

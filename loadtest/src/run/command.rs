@@ -1,6 +1,7 @@
 //! The `loadtest` command: one run (or a capacity search) from parsed options, its console
 //! summary, the files asked for, the HTML report and the gate's verdict.
 
+use crate::report::thresholds::Thresholds;
 use crate::report::{console, files, html};
 use crate::run::capacity;
 use crate::run::options::Options;
@@ -21,6 +22,13 @@ pub async fn execute(mut options: Options) -> anyhow::Result<()> {
         return Ok(());
     }
     let gate = options.gate.resolve()?;
+    if let Some(unknown) = gate.as_ref().map(Thresholds::unknown_counters) {
+        anyhow::ensure!(
+            unknown.is_empty(),
+            "--gate-max-count: no counter named {} (the keys of the JSON summary's counters)",
+            unknown.join(", ")
+        );
+    }
     options.prepare_report_dir()?;
     let summary = run(options.clone()).await?;
     print!("{}", console::render(&summary));

@@ -12,7 +12,7 @@ use goose::config::GooseConfiguration;
 
 use reqwest::Url;
 
-use crate::client::event_source::DEFAULT_MAX_EVENT_BYTES;
+use crate::client::limits::Limits;
 use crate::client::transport::Transport;
 use crate::profile::{LatenessMode, StreamProfile};
 use crate::report::html::GOOSE_REPORT;
@@ -128,28 +128,10 @@ pub struct SseOptions {
     #[arg(long, value_name = "N")]
     pub drop_after: Option<u64>,
 
-    /// Reconnection delay before the server sends a `retry:` hint (browsers use 3000).
-    #[arg(long, default_value_t = 3000, value_name = "MS")]
-    pub retry_ms: u64,
-
-    /// Longest wait for the TCP connection.
-    #[arg(long, default_value_t = 10_000, value_name = "MS")]
-    pub connect_timeout_ms: u64,
-
-    /// Longest wait from request to response headers.
-    #[arg(long, default_value_t = 10_000, value_name = "MS")]
-    pub open_timeout_ms: u64,
-
-    /// A stream with no byte at all (keep-alives count) for this long is reopened.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub idle_timeout_secs: u64,
-
-    /// Most bytes a stream may hold in a line not yet ended or an event not yet dispatched
-    /// (1 MiB); past it the connection is closed, counted as `event too large`, and
-    /// reopened after the retry delay, so a server that never ends a line or an event
-    /// cannot grow the load test's memory without bound.
-    #[arg(long, default_value_t = DEFAULT_MAX_EVENT_BYTES, value_name = "BYTES")]
-    pub max_event_bytes: usize,
+    /// What a misbehaving server can cost: timeouts, reconnection delays, event size,
+    /// redirects.
+    #[command(flatten)]
+    pub limits: Limits,
 
     /// A gap between two events of a stream longer than this many intervals (and at least
     /// one second) is a stall.

@@ -118,6 +118,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             "--restart-at needs the embedded server (it cannot restart a server given by --host)"
         );
     }
+    sse.limits.validate().map_err(anyhow::Error::msg)?;
     let file_limit = procstat::raise_nofile_limit().context("raising the open-files limit")?;
     procstat::check_file_budget(plan.users as u64, embedded, file_limit)
         .map_err(anyhow::Error::msg)?;
@@ -163,18 +164,12 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         pool: ClientPool::new(&PoolOptions {
             clients: sse.clients,
             source_addrs: sse.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
-            connect_timeout: Duration::from_millis(sse.connect_timeout_ms),
+            connect_timeout: sse.limits.connect_timeout(),
             transport: sse.transport,
         })?,
         metrics: Arc::clone(&metrics),
         stop: Arc::clone(&stop),
-        client: ClientOptions {
-            default_retry: Duration::from_millis(sse.retry_ms),
-            open_timeout: Duration::from_millis(sse.open_timeout_ms),
-            idle_timeout: Duration::from_secs(sse.idle_timeout_secs),
-            drop_after: sse.drop_after,
-            max_event_bytes: sse.max_event_bytes,
-        },
+        client: ClientOptions::from_limits(&sse.limits, sse.drop_after),
         path_and_query: sse.path_and_query(),
         request_name: sse
             .url

@@ -85,6 +85,8 @@ async fn event_source(user: &mut GooseUser, context: &RunContext) -> Transaction
     match end {
         End::Status(code) => Err(format!("gave up: status {code}").into()),
         End::ContentType(found) => Err(format!("gave up: content type {found:?}").into()),
+        End::Encoding(coding) => Err(format!("gave up: unrequested {coding}").into()),
+        End::TooManyRedirects => Err("gave up: too many redirects".into()),
         End::Bye | End::NoContent | End::Stopped => Ok(()),
     }
 }
