@@ -102,8 +102,20 @@ pub async fn metrics_text(client: &reqwest::Client, base: &str) -> Option<String
     if !response.status().is_success() || !is_metrics_text {
         return None;
     }
-    response.text().await.ok()
+    // Read to a bound: a server that answers with an endless page must not fill memory.
+    let mut response = response;
+    let mut text = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        if text.len() + chunk.len() > MAX_METRICS_BYTES {
+            return None;
+        }
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text).ok()
 }
+
+/// The largest `/metrics` page read: far above a real one (a few KiB).
+const MAX_METRICS_BYTES: usize = 4 << 20;
 
 /// An external server after the run: waits for its gauge to reach 0 and for one heap trim,
 /// then compares its memory with `before`.

@@ -123,6 +123,19 @@ impl Thresholds {
                 hiccup.is_some_and(|ms| ms <= limit),
             ));
         }
+        if let Some(limit) = self.max_load_generator_cpu_pct {
+            let p = &summary.processes;
+            let percent = p
+                .this_process
+                .cpu_percent_steady
+                .map(|steady| steady / p.cores.max(1) as f64);
+            checks.push(Check::new(
+                "load generator CPU with every stream open",
+                format!("<= {limit}% of {} core(s)", p.cores),
+                percent.map_or_else(|| "not measured".to_owned(), |pct| format!("{pct:.0}%")),
+                percent.is_some_and(|pct| pct <= limit),
+            ));
+        }
         if let Some(limit) = self.max_error_rate {
             let rate = error_rate(summary);
             checks.push(Check::new(
@@ -465,6 +478,25 @@ mod tests {
                 "no_such no such counter (limit <= 0)"
             ]
         );
+    }
+
+    #[test]
+    fn a_saturated_load_generator_fails_its_cpu_limit_and_an_unmeasured_one_too() {
+        let mut summary = clean_summary();
+        summary.processes.cores = 2;
+        summary.processes.this_process.cpu_percent_steady = Some(190.0);
+        let thresholds = Thresholds {
+            max_load_generator_cpu_pct: Some(90.0),
+            ..Thresholds::default()
+        };
+        assert_eq!(
+            thresholds.check(&summary).failures(),
+            ["load generator CPU with every stream open 95% (limit <= 90% of 2 core(s))"]
+        );
+        summary.processes.this_process.cpu_percent_steady = Some(100.0);
+        assert!(thresholds.check(&summary).passed());
+        summary.processes.this_process.cpu_percent_steady = None;
+        assert!(!thresholds.check(&summary).passed());
     }
 
     /// A deliberately blocked runtime: its tickers' hiccups fail the gate.

@@ -78,6 +78,11 @@ pub struct Thresholds {
     /// it, lateness says more about the load generator than about the server.
     #[arg(long = "gate-max-hiccup-p99-ms", value_name = "MS")]
     pub max_hiccup_p99_ms: Option<f64>,
+    /// Highest CPU of the load test's process while every stream was open, percent of the
+    /// cores it may use (with the embedded server, both share it): near 100 the load
+    /// generator, not the server, set the pace (a flood of tiny events does this).
+    #[arg(long = "gate-max-load-generator-cpu-pct", value_name = "PCT")]
+    pub max_load_generator_cpu_pct: Option<f64>,
     /// Highest p99 time from response headers to the first event, ms.
     #[arg(long = "gate-max-first-event-p99-ms", value_name = "MS")]
     pub max_first_event_p99_ms: Option<f64>,
@@ -180,6 +185,7 @@ impl Thresholds {
             max_lateness_p99_ms,
             max_lateness_max_ms,
             max_hiccup_p99_ms,
+            max_load_generator_cpu_pct,
             max_first_event_p99_ms,
             max_open_p99_ms,
             max_reconnect_p99_ms,

@@ -144,7 +144,11 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
 
     // An external server's gauge and memory, from its /metrics, if it has one (read before the
     // run's clock starts).
-    let scraper = reqwest::Client::builder().no_proxy().build()?;
+    // A redirect from /metrics is no metrics page: not followed.
+    let scraper = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let before_scrape = if embedded {
         None
     } else {
