@@ -7,7 +7,7 @@ use std::time::Duration;
 /// How every streamed completion is paced and how long it is.
 ///
 /// The load test's measurements are checked against these numbers, so they describe the
-/// wire exactly: see [`crate::schedule`] for when each token is due.
+/// wire exactly: token `k` is due at `ttft + k / tokens_per_sec` after the request starts.
 #[derive(Clone)]
 pub struct MockConfig {
     /// Delay from the request's start to the first content chunk: the time to first token a

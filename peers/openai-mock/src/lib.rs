@@ -32,6 +32,7 @@ pub use config::MockConfig;
 
 /// The mock's routes, for tests that serve them on their own listener or call them in-process.
 /// Streams from this router never see a shutdown signal: they end with their completion.
+/// Over TCP, prefer [`serve`], which also sets `TCP_NODELAY` so no token waits for an ACK.
 pub fn router(config: MockConfig) -> axum::Router {
     server::app(config, stream::Shutdown::never())
 }
