@@ -396,20 +396,26 @@ fn cause(error: &reqwest::Error) -> Cause {
     let mut innermost: &(dyn std::error::Error + 'static) = error;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            // An I/O error's own `source` skips the error it carries: look inside.
-            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                return Cause::Tls(tls.to_string());
-            }
-            return Cause::Io(io.kind());
-        }
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        if let Some(tls) = tls_error(err) {
             return Cause::Tls(tls.to_string());
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Cause::Io(io.kind());
         }
         innermost = err;
         source = err.source();
     }
     Cause::Message(innermost.to_string().chars().take(80).collect())
+}
+
+/// The rustls error `error` is or carries: an I/O error's own `source` skips the error it
+/// wraps, and TLS connectors wrap rustls's error in one I/O error or two.
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+    tls_error(inner).or_else(|| inner.source().and_then(tls_error))
 }
 
 #[cfg(test)]
