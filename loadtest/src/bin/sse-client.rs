@@ -7,7 +7,8 @@ use std::sync::Arc;
 use clap::Parser;
 use loadtest::client::print::Printer;
 use loadtest::client::{
-    ClientOptions, ClientPool, End, EventSource, Limits, PoolOptions, Stop, Transport,
+    ClientOptions, ClientPool, End, EventSource, Limits, PoolOptions, RequestOptions, Stop,
+    Transport,
 };
 use reqwest::Url;
 
@@ -36,12 +37,16 @@ struct Args {
     /// Exit after N events.
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
-    /// The HTTP client: hyper (through reqwest) or the load test's minimal HTTP/1.1 GET.
+    /// The HTTP client: hyper (through reqwest) or the load test's minimal HTTP/1.1 client
+    /// (no TLS, no HTTP/2).
     #[arg(long, value_enum, default_value_t = Transport::Hyper)]
     transport: Transport,
     /// The same limits as the load test's, with the same defaults.
     #[command(flatten)]
     limits: Limits,
+    /// The same request flags as the load test's: method, headers, body, TLS, HTTP version.
+    #[command(flatten)]
+    request: RequestOptions,
 }
 
 #[tokio::main]
@@ -55,19 +60,33 @@ async fn main() -> ExitCode {
         eprintln!("sse-client: {e}");
         return ExitCode::FAILURE;
     }
-    let pool = match ClientPool::new(&PoolOptions {
+    let request = match args.request.resolve().and_then(|spec| {
+        args.transport.check(&spec, url.scheme())?;
+        Ok(spec)
+    }) {
+        Ok(spec) => Arc::new(spec),
+        Err(e) => {
+            eprintln!("sse-client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(warning) = request.insecure_warning() {
+        eprintln!("sse-client: {warning}");
+    }
+    let pool_options = PoolOptions {
         clients: 1,
         source_addrs: Vec::new(),
         connect_timeout: args.limits.connect_timeout(),
         transport: args.transport,
-    }) {
+    };
+    let pool = match ClientPool::for_requests(&pool_options, &request) {
         Ok(pool) => pool,
         Err(e) => {
             eprintln!("sse-client: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let options = ClientOptions::from_limits(&args.limits, args.drop_after);
+    let options = ClientOptions::from_limits(&args.limits, args.drop_after).with_request(request);
     let stop = Arc::new(Stop::never());
     let mut printer = Printer::new(args.max_events, Arc::clone(&stop));
     let mut source = EventSource::new(pool.pick(0).clone(), url, options);

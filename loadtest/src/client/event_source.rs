@@ -1,5 +1,6 @@
-//! One EventSource, behaving as a browser's does: GET with `Accept: text/event-stream`,
-//! follow redirects, read the body chunk by chunk through the shared WHATWG parser,
+//! One EventSource, behaving as a browser's does: GET with `Accept: text/event-stream` (or
+//! the request a [`RequestSpec`] describes: POST, a body, headers), follow redirects (with
+//! the same method and body), read the body chunk by chunk through the shared WHATWG parser,
 //! reconnect after the `retry:` delay with `Last-Event-ID`, stop on 204 or after `bye`,
 //! give up on a non-200 status, a wrong content type or a coding it did not ask for.
 //! Where a server could make it misbehave, [`Limits`](crate::client::limits::Limits) bound
@@ -15,12 +16,14 @@
 //! connection that is re-armed only when it fires.
 
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use sse_digits::sse::{MessageEvent, Parser};
 
 use crate::client::limits::{retry_after, Limits, RetryBounds};
+use crate::client::request::RequestSpec;
 use crate::client::stop::Stop;
 use crate::client::transport::{Body, Connector, Failure, Opened, ReadError};
 
@@ -44,6 +47,8 @@ pub struct ClientOptions {
     pub max_event_bytes: usize,
     /// Redirects followed to open one stream.
     pub max_redirects: u32,
+    /// What each request carries (method, headers, body), shared by every event source.
+    pub request: Arc<RequestSpec>,
 }
 
 impl ClientOptions {
@@ -58,7 +63,14 @@ impl ClientOptions {
             drop_after,
             max_event_bytes: limits.max_event_bytes,
             max_redirects: limits.max_redirects,
+            request: Arc::default(),
         }
+    }
+
+    /// The same, sending `request`'s requests.
+    #[must_use]
+    pub fn with_request(self, request: Arc<RequestSpec>) -> Self {
+        Self { request, ..self }
     }
 }
 
@@ -246,9 +258,16 @@ impl EventSource {
         // The original URL is kept for reconnections, as a browser's EventSource does.
         let mut redirected: Option<Url> = None;
         let mut followed = 0;
+        // One number per attempt, kept across its redirects: the same body each time.
+        let index = self.options.request.next_index();
         loop {
             let url = redirected.as_ref().unwrap_or(&self.url);
-            let open = self.connector.open(url, self.parser.last_event_id());
+            let open = self.connector.open(
+                url,
+                self.parser.last_event_id(),
+                &self.options.request,
+                index,
+            );
             let send = tokio::time::timeout(self.options.open_timeout, open);
             let sent = tokio::select! {
                 sent = send => sent,

@@ -5,7 +5,9 @@
 //!   content-type rules and the deadline, reported to a [`Recorder`].
 //! - [`transport`]: how a request reaches the server (hyper or [`raw_http`]), and why an
 //!   attempt failed.
-//! - [`raw_http`]: the minimal HTTP/1.1 GET that costs the load generator less per event.
+//! - [`raw_http`]: the minimal HTTP/1.1 client that costs the load generator less per event.
+//! - [`request`]: what each request carries (method, headers, body) and how TLS and the
+//!   HTTP version are set; header values are never shown.
 //! - [`limits`]: what a misbehaving server can cost (timeouts, retry bounds, event size,
 //!   redirects), the same flags in the load test and `sse-client`.
 //! - [`pool`]: the few HTTP clients every event source shares.
@@ -17,11 +19,13 @@ pub mod limits;
 pub mod pool;
 pub mod print;
 pub mod raw_http;
+pub mod request;
 pub mod stop;
 pub mod transport;
 
 pub use event_source::{Asked, ClientOptions, Closed, End, EventSource, Recorder};
 pub use limits::Limits;
 pub use pool::{ClientPool, PoolOptions};
+pub use request::{HttpVersion, Method, RequestOptions, RequestSpec};
 pub use stop::Stop;
 pub use transport::{Connector, Failure, ReadError, ReadKind, Transport};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Client;
 
 use crate::client::raw_http::RawConnector;
+use crate::client::request::{HttpVersion, RequestSpec};
 use crate::client::transport::{Connector, Transport};
 
 /// Settings for the shared pool of HTTP clients.
@@ -31,11 +32,20 @@ pub struct ClientPool {
 }
 
 impl ClientPool {
-    /// Builds the clients.
+    /// Builds the clients for plain requests (HTTP/1.1, the platform's roots).
     ///
     /// # Errors
     /// When reqwest cannot build a client (for example, no TLS or DNS backend).
     pub fn new(options: &PoolOptions) -> Result<Self, reqwest::Error> {
+        Self::for_requests(options, &RequestSpec::default())
+    }
+
+    /// Builds the clients for `spec`'s requests: its HTTP version (which over TLS is also
+    /// the one ALPN offers) and its certificate checks.
+    ///
+    /// # Errors
+    /// When reqwest cannot build a client (for example, no TLS or DNS backend).
+    pub fn for_requests(options: &PoolOptions, spec: &RequestSpec) -> Result<Self, reqwest::Error> {
         let count = options.clients.max(options.source_addrs.len()).max(1);
         let clients = (0..count)
             .map(|i| {
@@ -51,13 +61,22 @@ impl ClientPool {
                     .connect_timeout(options.connect_timeout)
                     .pool_max_idle_per_host(0)
                     .tcp_nodelay(true)
-                    .http1_only()
                     // The event source follows redirects itself, the same for both
                     // transports, counting them and keeping to --max-redirects.
                     .redirect(reqwest::redirect::Policy::none())
                     // Streams are never compressed; no Accept-Encoding, no decoder layer.
                     .no_gzip()
                     .no_proxy();
+                builder = match spec.http_version {
+                    HttpVersion::Http1 => builder.http1_only(),
+                    HttpVersion::Http2 => builder.http2_prior_knowledge(),
+                };
+                if !spec.tls.extra_roots.is_empty() {
+                    builder = builder.tls_certs_merge(spec.tls.extra_roots.iter().cloned());
+                }
+                if spec.tls.insecure {
+                    builder = builder.tls_danger_accept_invalid_certs(true);
+                }
                 if let Some(local_addr) = local_addr {
                     builder = builder.local_address(local_addr);
                 }

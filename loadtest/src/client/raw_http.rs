@@ -1,5 +1,5 @@
-//! A minimal HTTP/1.1 client for one thing: `GET` an event stream and hand its body over
-//! chunk by chunk. It skips what a general client does per chunk (hyper's connection task,
+//! A minimal HTTP/1.1 client for one thing: request an event stream (`GET`, or `POST` with
+//! a body) and hand its body over chunk by chunk. It skips what a general client does per chunk (hyper's connection task,
 //! its channel to the response body, reqwest's layers), so the load generator spends less
 //! of the machine per event than the server it measures.
 //!
@@ -31,6 +31,54 @@ pub struct RawConnector {
     pub local_addr: Option<IpAddr>,
     /// Longest wait for the TCP connection.
     pub connect_timeout: Duration,
+}
+
+/// One request: the method, the target and what goes with it.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRequest<'a> {
+    /// `GET` or `POST`.
+    pub method: &'a str,
+    /// The `Host` header's value.
+    pub host: &'a str,
+    /// The request target.
+    pub path_and_query: &'a str,
+    /// Header lines written as they are, each ending in CRLF (built once per run).
+    pub head: &'a [u8],
+    /// More headers, for this request only (`Last-Event-ID`).
+    pub extra: &'a [(&'a str, &'a str)],
+    /// The body, sent with its `Content-Length`.
+    pub body: Option<&'a [u8]>,
+}
+
+impl RawRequest<'_> {
+    /// The request's bytes: request line, `Host`, headers, `Content-Length`, blank line and
+    /// body, written in one go.
+    fn encode(&self) -> Vec<u8> {
+        let body = self.body.unwrap_or_default();
+        let mut out = Vec::with_capacity(128 + self.head.len() + body.len());
+        for part in [
+            self.method,
+            " ",
+            self.path_and_query,
+            " HTTP/1.1\r\nHost: ",
+            self.host,
+        ] {
+            out.extend_from_slice(part.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(self.head);
+        for (name, value) in self.extra {
+            for part in [*name, ": ", *value, "\r\n"] {
+                out.extend_from_slice(part.as_bytes());
+            }
+        }
+        if let Some(body) = self.body {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        out
+    }
 }
 
 /// A response head, and the body still to be read.
@@ -92,6 +140,26 @@ impl RawConnector {
         path_and_query: &str,
         headers: &[(&str, &str)],
     ) -> Result<RawResponse, RawError> {
+        let request = RawRequest {
+            method: "GET",
+            host,
+            path_and_query,
+            head: &[],
+            extra: headers,
+            body: None,
+        };
+        self.send(addr, &request).await
+    }
+
+    /// Connects to `addr`, sends `request`, and reads the response head.
+    ///
+    /// # Errors
+    /// When the connection fails, or the response head is not HTTP/1.x.
+    pub async fn send(
+        &self,
+        addr: SocketAddr,
+        request: &RawRequest<'_>,
+    ) -> Result<RawResponse, RawError> {
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
@@ -104,15 +172,7 @@ impl RawConnector {
             .await
             .map_err(|_| RawError::ConnectTimeout)??;
         stream.set_nodelay(true)?;
-        let mut request = format!("GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\n");
-        for (name, value) in headers {
-            request.push_str(name);
-            request.push_str(": ");
-            request.push_str(value);
-            request.push_str("\r\n");
-        }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).await?;
+        stream.write_all(&request.encode()).await?;
         read_head(stream).await
     }
 }
@@ -441,5 +501,31 @@ mod tests {
             matches!(&error, RawError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_post_carries_its_headers_and_its_body_with_its_length() {
+        let request = RawRequest {
+            method: "POST",
+            host: "h:1",
+            path_and_query: "/s?a=1",
+            head: b"Accept: text/event-stream\r\nContent-Type: application/json\r\n",
+            extra: &[("Last-Event-ID", "9")],
+            body: Some(br#"{"a":1}"#),
+        };
+        assert_eq!(
+            String::from_utf8(request.encode()).unwrap(),
+            "POST /s?a=1 HTTP/1.1\r\nHost: h:1\r\nAccept: text/event-stream\r\n\
+             Content-Type: application/json\r\nLast-Event-ID: 9\r\nContent-Length: 7\r\n\r\n\
+             {\"a\":1}"
+        );
+        let empty = RawRequest {
+            body: Some(b""),
+            extra: &[],
+            ..request
+        };
+        assert!(String::from_utf8(empty.encode())
+            .unwrap()
+            .ends_with("Content-Type: application/json\r\nContent-Length: 0\r\n\r\n"));
     }
 }

@@ -1,16 +1,18 @@
-//! How an event source reaches the server: through reqwest (hyper, the default), or the
-//! minimal HTTP/1.1 client of [`raw_http`](crate::client::raw_http), which costs the load
-//! generator less per event. Either way the event source sees a status, a content type and
-//! body chunks, and a failure or a broken body named by its cause.
+//! How an event source reaches the server: through reqwest (hyper, the default; TLS and
+//! HTTP/2 too), or the minimal HTTP/1.1 client of [`raw_http`](crate::client::raw_http),
+//! which costs the load generator less per event. Either way the request is the one the
+//! [`RequestSpec`] describes, the event source sees a status, a content type and body
+//! chunks, and a failure or a broken body named by its cause (a TLS failure as
+//! `connect: tls: …`).
 
 use bytes::Bytes;
 use reqwest::header::{
-    HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, LOCATION,
-    RETRY_AFTER, TRANSFER_ENCODING,
+    HeaderName, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER, TRANSFER_ENCODING,
 };
 use reqwest::{Client, Url};
 
-use crate::client::raw_http::{RawBody, RawConnector, RawError};
+use crate::client::raw_http::{RawBody, RawConnector, RawError, RawRequest};
+use crate::client::request::{HttpVersion, Method, RequestError, RequestSpec};
 
 /// Which HTTP client the event sources use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -20,6 +22,30 @@ pub enum Transport {
     Hyper,
     /// The load test's own HTTP/1.1 GET: less CPU per event, for the largest runs.
     Raw,
+}
+
+impl Transport {
+    /// Checks at start that this transport can send `spec`'s requests to a URL of
+    /// `scheme`, rather than fail every attempt.
+    ///
+    /// # Errors
+    /// The raw transport speaks neither TLS nor HTTP/2.
+    pub fn check(self, spec: &RequestSpec, scheme: &str) -> Result<(), RequestError> {
+        if self != Self::Raw {
+            return Ok(());
+        }
+        if scheme != "http" {
+            return Err(RequestError(format!(
+                "--transport raw speaks only plain http, not {scheme}: use --transport hyper"
+            )));
+        }
+        if spec.http_version == HttpVersion::Http2 {
+            return Err(RequestError(
+                "--transport raw speaks only HTTP/1.1, not --http2: use --transport hyper".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Opens connections with one of the transports.
@@ -188,6 +214,7 @@ impl Body {
         match self {
             Self::Hyper(response) => response.chunk().await.map_err(|e| match cause(&e) {
                 Cause::Io(kind) => ReadError::from_io(kind),
+                Cause::Tls(message) => ReadError::new(ReadKind::Io, format!("tls: {message}")),
                 // hyper's own errors on a body are protocol errors.
                 Cause::Message(message) => {
                     ReadError::new(ReadKind::Framing, format!("body: {message}"))
@@ -203,20 +230,33 @@ impl Body {
 }
 
 impl Connector {
-    /// Sends `GET url` as an EventSource does (`Accept: text/event-stream`, no cache, and
-    /// `Last-Event-ID` when not empty) and waits for the response headers.
+    /// Sends request `index` of `spec` to `url` (the client's headers unless the user
+    /// replaced them, the user's headers, `Last-Event-ID` when not empty, the body in turn)
+    /// and waits for the response headers.
     ///
     /// # Errors
     /// The cause, when no response arrived.
-    pub async fn open(&self, url: &Url, last_event_id: &str) -> Result<Opened, Failure> {
+    pub async fn open(
+        &self,
+        url: &Url,
+        last_event_id: &str,
+        spec: &RequestSpec,
+        index: u64,
+    ) -> Result<Opened, Failure> {
         match self {
             Self::Hyper(client) => {
+                let method = match spec.method {
+                    Method::Get => reqwest::Method::GET,
+                    Method::Post => reqwest::Method::POST,
+                };
                 let mut request = client
-                    .get(url.clone())
-                    .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
-                    .header(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                    .request(method, url.clone())
+                    .headers(spec.header_map().clone());
                 if !last_event_id.is_empty() {
                     request = request.header("Last-Event-ID", last_event_id);
+                }
+                if let Some(body) = spec.body(index) {
+                    request = request.body(body.clone());
                 }
                 let response = request.send().await.map_err(|e| classify(&e))?;
                 let header = |name: HeaderName| {
@@ -260,15 +300,21 @@ impl Connector {
                     Some(query) => format!("{}?{query}", url.path()),
                     None => url.path().to_owned(),
                 };
-                let mut headers = vec![
-                    ("Accept", "text/event-stream"),
-                    ("Cache-Control", "no-cache"),
-                ];
-                if !last_event_id.is_empty() {
-                    headers.push(("Last-Event-ID", last_event_id));
-                }
+                let resume = [("Last-Event-ID", last_event_id)];
+                let request = RawRequest {
+                    method: spec.method.as_str(),
+                    host: &host,
+                    path_and_query: &path_and_query,
+                    head: spec.raw_head(),
+                    extra: if last_event_id.is_empty() {
+                        &[]
+                    } else {
+                        &resume
+                    },
+                    body: spec.body(index).map(|body| &body[..]),
+                };
                 let response = connector
-                    .get(addr, &host, &path_and_query, &headers)
+                    .send(addr, &request)
                     .await
                     .map_err(|e| classify_raw(&e))?;
                 Ok(Opened {
@@ -321,6 +367,9 @@ fn classify(error: &reqwest::Error) -> Failure {
     }
     match cause(error) {
         Cause::Io(kind) => io_failure(kind),
+        // A certificate the client does not trust, a name it does not match, no common
+        // protocol: named, as a network error a browser would retry.
+        Cause::Tls(message) => Failure::Other(format!("connect: tls: {message}")),
         Cause::Message(message) => {
             let stage = if error.is_connect() {
                 "connect"
@@ -336,6 +385,8 @@ fn classify(error: &reqwest::Error) -> Failure {
 enum Cause {
     /// The first I/O error in its chain.
     Io(std::io::ErrorKind),
+    /// A TLS error (rustls's, carried in an I/O error or on its own), its message.
+    Tls(String),
     /// No I/O error underneath (hyper's own, such as a connection closed before the
     /// response): the innermost error's message, which names the cause, cut short.
     Message(String),
@@ -345,6 +396,9 @@ fn cause(error: &reqwest::Error) -> Cause {
     let mut innermost: &(dyn std::error::Error + 'static) = error;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(err) = source {
+        if let Some(tls) = tls_error(err) {
+            return Cause::Tls(tls.to_string());
+        }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             return Cause::Io(io.kind());
         }
@@ -352,6 +406,16 @@ fn cause(error: &reqwest::Error) -> Cause {
         source = err.source();
     }
     Cause::Message(innermost.to_string().chars().take(80).collect())
+}
+
+/// The rustls error `error` is or carries: an I/O error's own `source` skips the error it
+/// wraps, and TLS connectors wrap rustls's error in one I/O error or two.
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+    tls_error(inner).or_else(|| inner.source().and_then(tls_error))
 }
 
 #[cfg(test)]
@@ -412,7 +476,8 @@ mod tests {
                 connect_timeout: std::time::Duration::from_secs(5),
             }),
         };
-        let mut body = connector.open(&url, "").await.unwrap().body;
+        let spec = RequestSpec::default();
+        let mut body = connector.open(&url, "", &spec, 0).await.unwrap().body;
         server.await.unwrap();
         loop {
             match body.chunk().await {

@@ -308,6 +308,7 @@ mod tests {
     fn clean_summary() -> Summary {
         let mut summary = Summary {
             target: "http://127.0.0.1:1/digits".into(),
+            request: crate::report::summary::RequestSummary::default(),
             started_unix_secs: 0.0,
             embedded: true,
             users: 2000,

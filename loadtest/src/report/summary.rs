@@ -233,11 +233,43 @@ impl LatenessAgainst {
     }
 }
 
+/// How the requests were made, as the summaries show it: header names only, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestSummary {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// The user's headers, each as `Name: <redacted>`.
+    pub request_headers: Vec<String>,
+    /// The body in a few words (`none`, `7 bytes`, `3 JSON lines in turn`), never its
+    /// content.
+    pub request_body: String,
+    /// `HTTP/1.1` or `HTTP/2`.
+    pub http_version: String,
+    /// True when TLS certificates were not verified (`--insecure`): a run against a server
+    /// that may not be the one meant.
+    pub insecure_tls: bool,
+}
+
+impl Default for RequestSummary {
+    fn default() -> Self {
+        Self {
+            method: "GET".into(),
+            request_headers: Vec::new(),
+            request_body: "none".into(),
+            http_version: "HTTP/1.1".into(),
+            insecure_tls: false,
+        }
+    }
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     /// The stream's URL.
     pub target: String,
+    /// How the requests were made (flattened into the JSON summary's top level).
+    #[serde(flatten)]
+    pub request: RequestSummary,
     /// When the run started, seconds since the Unix epoch.
     pub started_unix_secs: f64,
     /// True when the server ran inside this process.

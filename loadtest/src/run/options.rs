@@ -13,6 +13,7 @@ use goose::config::GooseConfiguration;
 use reqwest::Url;
 
 use crate::client::limits::Limits;
+use crate::client::request::RequestOptions;
 use crate::client::transport::Transport;
 use crate::profile::{LatenessMode, StreamProfile};
 use crate::report::html::GOOSE_REPORT;
@@ -133,6 +134,11 @@ pub struct SseOptions {
     #[command(flatten)]
     pub limits: Limits,
 
+    /// What each request carries (method, headers, body) and how TLS and the HTTP version
+    /// are set.
+    #[command(flatten)]
+    pub request: RequestOptions,
+
     /// A gap between two events of a stream longer than this many intervals (and at least
     /// one second) is a stall.
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -173,7 +179,8 @@ pub struct SseOptions {
     pub clients: usize,
 
     /// The HTTP client: hyper (through reqwest), or the load test's own minimal HTTP/1.1
-    /// GET, which costs less CPU per event (for runs where the load generator is the limit).
+    /// client, which costs less CPU per event (for runs where the load generator is the
+    /// limit); it speaks neither TLS nor HTTP/2.
     #[arg(long, value_enum, default_value_t = Transport::Hyper)]
     pub transport: Transport,
 
@@ -292,16 +299,14 @@ impl SseOptions {
     }
 }
 
-/// Parses an absolute `http` URL.
+/// Parses an absolute `http` or `https` URL.
 ///
 /// # Errors
 /// A message naming what is wrong.
 pub fn parse_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("{text:?}: {e}"))?;
-    if url.scheme() != "http" {
-        return Err(format!(
-            "{text:?}: only http:// URLs (the load test speaks plain HTTP/1.1)"
-        ));
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("{text:?}: only http:// and https:// URLs"));
     }
     if url.host().is_none() {
         return Err(format!("{text:?}: no host"));
@@ -440,7 +445,8 @@ mod tests {
             assert!(Options::try_parse_from(&args).is_err(), "{extra:?}");
         }
         assert!(Options::try_parse_from(["loadtest", "--timestamp-field", "ts"]).is_err());
-        assert!(Options::try_parse_from(["loadtest", "--url", "https://h/s"]).is_err());
+        assert!(Options::try_parse_from(["loadtest", "--url", "https://h/s"]).is_ok());
+        assert!(Options::try_parse_from(["loadtest", "--url", "ftp://h/s"]).is_err());
         assert!(Options::try_parse_from(["loadtest", "--url", "/digits"]).is_err());
     }
 

@@ -12,13 +12,13 @@ use goose::GooseAttack;
 use sse_digits::config::Config;
 use tokio::sync::{oneshot, Mutex};
 
-use crate::client::{ClientOptions, ClientPool, PoolOptions, Stop};
+use crate::client::{ClientOptions, ClientPool, PoolOptions, RequestSpec, Stop};
 use crate::measure::hiccup::{self, HiccupMeter};
 use crate::measure::metrics::Metrics;
 use crate::probe::aftermath::{self, ServerAfterRun};
 use crate::probe::procstat::{self, ProcSample};
 use crate::report::summary::{
-    HiccupSummary, Latencies, LatenessAgainst, ProcessUsage, Processes, Summary,
+    HiccupSummary, Latencies, LatenessAgainst, ProcessUsage, Processes, RequestSummary, Summary,
 };
 use crate::run::embedded::EmbeddedServer;
 use crate::run::monitor::{monitor, MonitorArgs};
@@ -119,6 +119,19 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         );
     }
     sse.limits.validate().map_err(anyhow::Error::msg)?;
+    let request = Arc::new(sse.request.resolve()?);
+    if plan.goose.accept_invalid_certs {
+        bail!("--accept-invalid-certs is goose's own client's, which no event source uses: give --insecure");
+    }
+    let scheme = match (&sse.url, &plan.goose.host) {
+        (Some(url), _) => url.scheme().to_owned(),
+        (None, Some(host)) => host.split_once("://").map_or("http", |(s, _)| s).to_owned(),
+        (None, None) => "http".to_owned(),
+    };
+    sse.transport.check(&request, &scheme)?;
+    if let Some(warning) = request.insecure_warning() {
+        eprintln!("loadtest: {warning}");
+    }
     let file_limit = procstat::raise_nofile_limit().context("raising the open-files limit")?;
     procstat::check_file_budget(plan.users as u64, embedded, file_limit)
         .map_err(anyhow::Error::msg)?;
@@ -165,15 +178,19 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         .arrivals
         .set(crate::measure::storm::Arrivals::new(started, total));
     let context = Arc::new(RunContext {
-        pool: ClientPool::new(&PoolOptions {
-            clients: sse.clients,
-            source_addrs: sse.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
-            connect_timeout: sse.limits.connect_timeout(),
-            transport: sse.transport,
-        })?,
+        pool: ClientPool::for_requests(
+            &PoolOptions {
+                clients: sse.clients,
+                source_addrs: sse.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
+                connect_timeout: sse.limits.connect_timeout(),
+                transport: sse.transport,
+            },
+            &request,
+        )?,
         metrics: Arc::clone(&metrics),
         stop: Arc::clone(&stop),
-        client: ClientOptions::from_limits(&sse.limits, sse.drop_after),
+        client: ClientOptions::from_limits(&sse.limits, sse.drop_after)
+            .with_request(Arc::clone(&request)),
         path_and_query: sse.path_and_query(),
         request_name: sse
             .url
@@ -317,6 +334,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     };
     Ok(Summary {
         target,
+        request: request_summary(&request),
         started_unix_secs: started_wall
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -349,6 +367,17 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             .unwrap_or_default(),
         histograms,
     })
+}
+
+/// How `spec`'s requests are shown: header names only.
+fn request_summary(spec: &RequestSpec) -> RequestSummary {
+    RequestSummary {
+        method: spec.method.as_str().to_owned(),
+        request_headers: spec.redacted_headers(),
+        request_body: spec.body_description(),
+        http_version: spec.http_version.label().to_owned(),
+        insecure_tls: spec.tls.insecure,
+    }
 }
 
 /// Stops the embedded server `at` into the run, keeps it down for `down`, starts it again.

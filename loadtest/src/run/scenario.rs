@@ -1,6 +1,6 @@
 //! The goose scenario: each user runs one [`EventSource`] for the whole run, recording into
 //! the run's [`Metrics`]; its connection attempts also go to goose's request table (as
-//! `GET <path>`, time to open), so goose's report shows opens, failures and status codes.
+//! `GET <path>` or `POST <path>`, time to open; never a header), so goose's report shows opens, failures and status codes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +70,7 @@ async fn event_source(user: &mut GooseUser, context: &RunContext) -> Transaction
     recorder.finish();
     for open in opens {
         user.record_custom_request_duration(
-            "GET",
+            context.client.request.method.as_str(),
             &context.request_name,
             open.elapsed,
             open.error.is_none(),
