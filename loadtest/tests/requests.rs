@@ -208,6 +208,11 @@ async fn insecure_accepts_any_certificate_and_the_summary_says_so() {
         text.contains("TLS: certificates NOT verified (--insecure)"),
         "{text}"
     );
+    let page = loadtest::report::html::render(&s, None, &[]).expect("the page");
+    assert!(
+        page.contains("TLS: certificates NOT verified (--insecure)"),
+        "the HTML report says it too"
+    );
     let json = serde_json::to_value(&s).expect("JSON");
     assert_eq!(json["insecure_tls"], true);
     assert_eq!(json["http_version"], "HTTP/1.1");
@@ -216,6 +221,8 @@ async fn insecure_accepts_any_certificate_and_the_summary_says_so() {
     let plain = plain.expect("the run");
     assert!(!plain.request.insecure_tls && plain.counters.events == 0);
     assert!(!console::render(&plain).contains("NOT verified"));
+    let page = loadtest::report::html::render(&plain, None, &[]).expect("the page");
+    assert!(!page.contains("NOT verified"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,6 +267,13 @@ async fn the_raw_transport_refuses_https_and_http2_at_start() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not --http2"), "{err}");
+    // Nor does the embedded server speak HTTP/2.
+    let options = loadtest::Options::try_parse_from(["loadtest", "--http2", "-t", "1s"]).unwrap();
+    let err = loadtest::run(options).await.unwrap_err().to_string();
+    assert!(
+        err.contains("the embedded server speaks HTTP/1.1 only"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,11 +419,14 @@ async fn header_values_are_sent_and_shown_nowhere() {
     )
     .await;
     assert!(status.success(), "{stdout}\n{stderr}");
-    let seen: Vec<_> = server
-        .seen()
-        .into_iter()
-        .filter(|s| s.path == "/s")
-        .collect();
+    let all = server.seen();
+    // The look at the server's /metrics carries the same credentials as the streams.
+    let scrapes: Vec<_> = all.iter().filter(|s| s.path == "/metrics").collect();
+    assert!(!scrapes.is_empty(), "no scrape of /metrics");
+    for s in &scrapes {
+        assert_eq!(s.header("authorization"), Some(bearer.as_str()));
+    }
+    let seen: Vec<_> = all.into_iter().filter(|s| s.path == "/s").collect();
     assert!(!seen.is_empty());
     for s in &seen {
         assert_eq!(s.header("authorization"), Some(bearer.as_str()));

@@ -71,12 +71,7 @@ impl ClientPool {
                     HttpVersion::Http1 => builder.http1_only(),
                     HttpVersion::Http2 => builder.http2_prior_knowledge(),
                 };
-                if !spec.tls.extra_roots.is_empty() {
-                    builder = builder.tls_certs_merge(spec.tls.extra_roots.iter().cloned());
-                }
-                if spec.tls.insecure {
-                    builder = builder.tls_danger_accept_invalid_certs(true);
-                }
+                builder = spec.apply_tls(builder);
                 if let Some(local_addr) = local_addr {
                     builder = builder.local_address(local_addr);
                 }

@@ -497,6 +497,30 @@ impl RequestSpec {
         }
     }
 
+    /// `builder` made to check certificates as the streams' clients do (`--ca-file`,
+    /// `--insecure`).
+    #[must_use]
+    pub fn apply_tls(&self, mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        if !self.tls.extra_roots.is_empty() {
+            builder = builder.tls_certs_merge(self.tls.extra_roots.iter().cloned());
+        }
+        if self.tls.insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        builder
+    }
+
+    /// The user's headers alone, values sensitive: what a look at the same server's
+    /// `/metrics` needs to be let in.
+    #[must_use]
+    pub fn user_header_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for header in &self.user_headers {
+            map.append(header.header_name.clone(), header.value.clone());
+        }
+        map
+    }
+
     /// Every header reqwest sends, values sensitive.
     #[must_use]
     pub fn header_map(&self) -> &HeaderMap {

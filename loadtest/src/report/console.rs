@@ -150,19 +150,6 @@ fn counter_line(out: &mut String, c: &Counters, group: Group) {
     let _ = writeln!(out, "  {:<16}{}", group.name(), items.join(" | "));
 }
 
-/// `POST HTTP/2 | body 3 JSON lines in turn | headers Authorization: <redacted>`: how the
-/// requests were made, header names only.
-fn request_line(r: &crate::report::summary::RequestSummary) -> String {
-    let mut line = format!("{} {}", r.method, r.http_version);
-    if r.request_body != "none" {
-        let _ = write!(line, " | body {}", r.request_body);
-    }
-    if !r.request_headers.is_empty() {
-        let _ = write!(line, " | headers {}", r.request_headers.join(", "));
-    }
-    line
-}
-
 /// The console summary.
 #[must_use]
 pub fn render(s: &Summary) -> String {
@@ -201,7 +188,7 @@ pub fn render(s: &Summary) -> String {
         "  {:<16}{}",
         "lateness mode", s.lateness_against.description
     );
-    let _ = writeln!(out, "  {:<16}{}", "request", request_line(&s.request));
+    let _ = writeln!(out, "  {:<16}{}", "request", s.request.describe());
     if s.request.insecure_tls {
         let _ = writeln!(out, "  TLS: certificates NOT verified (--insecure)");
     }

@@ -159,6 +159,16 @@ fn summary_section(out: &mut String, s: &Summary) {
             "<span class=\"dirty\">NOT CLEAN: see the counters below</span>"
         }
     );
+    let _ = writeln!(
+        out,
+        "<p>Requests: <code id=\"request\">{}</code></p>",
+        escape(&s.request.describe())
+    );
+    if s.request.insecure_tls {
+        out.push_str(
+            "<p class=\"dirty\" id=\"insecure\">TLS: certificates NOT verified (--insecure)</p>\n",
+        );
+    }
     out.push_str("<table id=\"overview\">\n");
     row(out, "users", &[cell("users", s.users)]);
     row(out, "interval, ms", &[cell("interval_ms", s.interval_ms)]);

@@ -250,6 +250,22 @@ pub struct RequestSummary {
     pub insecure_tls: bool,
 }
 
+impl RequestSummary {
+    /// `POST HTTP/2 | body 3 JSON lines in turn | headers Authorization: <redacted>`: how
+    /// the requests were made, header names only.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut line = format!("{} {}", self.method, self.http_version);
+        if self.request_body != "none" {
+            line.push_str(&format!(" | body {}", self.request_body));
+        }
+        if !self.request_headers.is_empty() {
+            line.push_str(&format!(" | headers {}", self.request_headers.join(", ")));
+        }
+        line
+    }
+}
+
 impl Default for RequestSummary {
     fn default() -> Self {
         Self {

@@ -12,6 +12,7 @@ use goose::GooseAttack;
 use sse_digits::config::Config;
 use tokio::sync::{oneshot, Mutex};
 
+use crate::client::request::HttpVersion;
 use crate::client::{ClientOptions, ClientPool, PoolOptions, RequestSpec, Stop};
 use crate::measure::hiccup::{self, HiccupMeter};
 use crate::measure::metrics::Metrics;
@@ -129,6 +130,9 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         (None, None) => "http".to_owned(),
     };
     sse.transport.check(&request, &scheme)?;
+    if embedded && request.http_version == HttpVersion::Http2 {
+        bail!("--http2: the embedded server speaks HTTP/1.1 only; give --url or --host of a server that offers HTTP/2");
+    }
     if let Some(warning) = request.insecure_warning() {
         eprintln!("loadtest: {warning}");
     }
@@ -157,8 +161,11 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
 
     // An external server's gauge and memory, from its /metrics, if it has one (read before the
     // run's clock starts).
-    // A redirect from /metrics is no metrics page: not followed.
-    let scraper = reqwest::Client::builder()
+    // A redirect from /metrics is no metrics page: not followed. The user's headers and
+    // certificates let it in where the streams are let in.
+    let scraper = request
+        .apply_tls(reqwest::Client::builder())
+        .default_headers(request.user_header_map())
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
