@@ -499,7 +499,6 @@ impl RequestSpec {
 
     /// `builder` made to check certificates as the streams' clients do (`--ca-file`,
     /// `--insecure`).
-    #[must_use]
     pub fn apply_tls(&self, mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         if !self.tls.extra_roots.is_empty() {
             builder = builder.tls_certs_merge(self.tls.extra_roots.iter().cloned());
