@@ -17,6 +17,13 @@ pub struct Config {
     #[arg(long, env = "SSE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// Share the address with other processes started with this flag (`SO_REUSEPORT`):
+    /// the kernel spreads new connections over them. Start a new process on the same
+    /// address, then stop the old one: its streams close with a retry hint and resume on
+    /// the new one.
+    #[arg(long, env = "SSE_REUSE_PORT")]
+    pub reuse_port: bool,
+
     /// Folder served at `/` (default: `./static`, else the one beside the crate's sources).
     #[arg(long, env = "SSE_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
@@ -107,6 +114,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            reuse_port: false,
             static_dir: None,
             interval_ms: 1000,
             count: 4000,
@@ -128,6 +136,15 @@ impl Config {
     #[must_use]
     pub fn keepalive(&self) -> Option<Duration> {
         (self.keepalive_secs > 0).then(|| Duration::from_secs(self.keepalive_secs))
+    }
+
+    /// How the listening socket is set up.
+    #[must_use]
+    pub fn listen_options(&self) -> crate::listener::ListenOptions {
+        crate::listener::ListenOptions {
+            write_stall: self.write_stall(),
+            reuse_port: self.reuse_port,
+        }
     }
 
     /// The write-stall timeout, `None` when disabled.

@@ -54,7 +54,7 @@ impl Application {
             Ok(()) => tracing::debug!(settings = ?crate::memory::ALLOCATOR_SETTINGS, "allocator"),
             Err(error) => tracing::warn!(%error, "allocator settings not applied"),
         }
-        let listener = listener::bind(config.bind, config.write_stall())
+        let listener = listener::bind(config.bind, config.listen_options())
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let local_addr = listener.local_addr()?;
         let static_dir = config.resolved_static_dir();

@@ -3,32 +3,9 @@
 //! about malformed requests unless asked; under a low open-files limit it refuses streams
 //! with 503 while it still has files to answer with.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A running binary, killed when dropped (a failed assertion must not leave it behind).
-struct Running {
-    child: Child,
-    addr: String,
-    /// Its log lines up to the "listening" line.
-    startup_lines: Vec<String>,
-    /// Its log lines after the "listening" line, until it exits.
-    later_lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The text after `key=` up to the next space, if the line has it.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let at = line.find(key)? + key.len();
-    line[at..].split_whitespace().next()
-}
+use crate::process::{launch, Launch, Running};
 
 /// Starts the binary and waits (at most 10 s) for its "listening" log line.
 fn start() -> Running {
@@ -37,67 +14,20 @@ fn start() -> Running {
 
 /// [`start`] with `RUST_LOG` set to `rust_log`, or unset for the binary's default.
 fn start_with_log_filter(rust_log: Option<&str>) -> Running {
-    launch(rust_log, None)
+    launch(&Launch {
+        rust_log,
+        ..Launch::default()
+    })
 }
 
 /// Starts the binary with `RUST_LOG=info` and its open-files limit (soft and hard) set to
 /// `open_files`.
 #[cfg(unix)]
 fn start_with_open_files(open_files: u64) -> Running {
-    launch(Some("info"), Some(open_files))
-}
-
-fn launch(rust_log: Option<&str>, open_files: Option<u64>) -> Running {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sse-digits"));
-    #[cfg(unix)]
-    if let Some(limit) = open_files {
-        use std::os::unix::process::CommandExt as _;
-        // SAFETY: between fork and exec the closure only calls setrlimit, which is
-        // async-signal-safe, and allocates nothing.
-        unsafe {
-            command.pre_exec(move || rlimit::Resource::NOFILE.set(limit, limit));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = open_files;
-    command.env_remove("RUST_LOG");
-    if let Some(filter) = rust_log {
-        command.env("RUST_LOG", filter);
-    }
-    command
-        .args(["--bind", "127.0.0.1:0", "--workers", "1"])
-        .env_remove("NO_COLOR")
-        .env_remove("GLIBC_TUNABLES")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (later_tx, later_lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut startup_lines = Vec::new();
-        let mut listening = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if listening {
-                let _ = later_tx.send(line);
-                continue;
-            }
-            if let Some(addr) = field(&line, "local_addr=") {
-                listening = true;
-                let _ = tx.send((addr.to_owned(), std::mem::take(&mut startup_lines)));
-            }
-            startup_lines.push(line);
-        }
-    });
-    let (addr, startup_lines) = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the binary logs its address");
-    Running {
-        child,
-        addr,
-        startup_lines,
-        later_lines,
-    }
+    launch(&Launch {
+        open_files: Some(open_files),
+        ..Launch::default()
+    })
 }
 
 async fn serves(running: &Running) {
@@ -156,9 +86,7 @@ async fn log_after_malformed_requests(rust_log: Option<&str>) -> Vec<String> {
     }
     serves(&running).await;
     // SIGTERM: the binary drains and exits, which ends its log.
-    let pid = running.child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
+    crate::process::terminate(&running);
     let mut lines = Vec::new();
     while let Ok(line) = running.later_lines.recv_timeout(Duration::from_secs(10)) {
         lines.push(line);

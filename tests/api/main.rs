@@ -6,5 +6,7 @@ mod binary;
 mod digits;
 mod helpers;
 mod operations;
+mod process;
+mod reuse_port;
 mod shutdown;
 mod static_files;
