@@ -51,7 +51,7 @@ const DRIVER_ATTEMPTS: usize = 3;
 
 /// Whether this is a CI run: `CI` set to anything but empty, `0` or `false` (GitHub
 /// Actions and most CI services set `CI=true`; so does this project's CI).
-fn running_under_ci() -> bool {
+pub fn running_under_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
 }
 
@@ -83,6 +83,11 @@ impl Browser {
     /// If they are missing under CI (`CI` set, as CI services do), where a skip would pass
     /// unseen; if they are installed but do not start.
     pub async fn launch_or_skip(name: &str) -> Option<Self> {
+        Self::launch_or_skip_with(name, &[]).await
+    }
+
+    /// [`launch_or_skip`](Self::launch_or_skip) with more Chromium flags.
+    pub async fn launch_or_skip_with(name: &str, extra_args: &[&str]) -> Option<Self> {
         if let Some(why) = missing() {
             assert!(
                 !running_under_ci(),
@@ -92,7 +97,7 @@ impl Browser {
             let _ = writeln!(std::io::stderr(), "{name}: skipped: {why}");
             return None;
         }
-        Some(Self::launch(name).await)
+        Some(Self::launch(name, extra_args).await)
     }
 
     /// Starts chromedriver, then Chromium through it; chromedriver logs to
@@ -100,14 +105,18 @@ impl Browser {
     ///
     /// # Panics
     /// If either does not start in time.
-    pub async fn launch(name: &str) -> Self {
+    pub async fn launch(name: &str, extra_args: &[&str]) -> Self {
         let log = artifacts_dir().join(format!("chromedriver-{name}.log"));
         let driver = Driver::start(&log).await;
         let profile = tempfile::Builder::new()
             .prefix("sse-digits-chromium-")
             .tempdir()
             .expect("a temporary profile folder");
-        let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|&a| a.to_owned()).collect();
+        let mut args: Vec<String> = CHROMIUM_ARGS
+            .iter()
+            .chain(extra_args)
+            .map(|&a| a.to_owned())
+            .collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
         let mut capabilities = Capabilities::new();
         capabilities.insert(

@@ -4,7 +4,7 @@
 //! - `driver`: finds, starts and always ends chromedriver and Chromium.
 //! - `page`: the page's buttons, and snapshots of its status and log.
 //! - `server`: the app on a port of its own, restartable on the same port, and its metrics.
-//! - `finishing`, `restart`: the cases.
+//! - `finishing`, `restart`, `multiplex`: the cases (`multiplex` also needs nginx).
 //!
 //! Without `/usr/bin/chromium` or `/usr/bin/chromedriver` each case says why it is skipped
 //! and passes on a developer's machine, and fails under CI (`CI=true`); with them it runs
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 mod driver;
 mod finishing;
+mod multiplex;
 mod page;
 mod restart;
 mod server;
