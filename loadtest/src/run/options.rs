@@ -92,6 +92,29 @@ pub struct SseOptions {
     )]
     pub url: Option<Url>,
 
+    /// LLM token streams: each user sends completion requests in turn (POST --url with a
+    /// --body asking for "stream": true, as OpenAI-compatible APIs take it) until the run
+    /// ends, and each answer is read as a token stream ending at `data: [DONE]`: time to
+    /// first token, inter-token and inter-event latency, tokens/s. Needs --url and
+    /// --method POST (a GET is refused).
+    #[arg(
+        long,
+        requires = "url",
+        conflicts_with_all = ["drop_after", "interval_ms", "timestamp_field"]
+    )]
+    pub llm: bool,
+
+    /// --llm: the pause between the end of a user's request and its next one, in ms. A
+    /// request that got no stream (refused, a status, a wrong content type) is followed by
+    /// at least --min-retry-ms, or the Retry-After a 429 or 503 asked for.
+    #[arg(long, default_value_t = 0, value_name = "MS", requires = "llm")]
+    pub think_ms: u64,
+
+    /// --llm: a request that has not ended this many seconds after it was sent is cut and
+    /// counted as timed out.
+    #[arg(long, default_value_t = 120, value_name = "SECS", requires = "llm")]
+    pub request_timeout_secs: u64,
+
     /// sse-digits: path of the event stream on the host.
     #[arg(long, default_value = "/digits", value_name = "PATH")]
     pub path: String,
@@ -448,6 +471,26 @@ mod tests {
         assert!(Options::try_parse_from(["loadtest", "--url", "https://h/s"]).is_ok());
         assert!(Options::try_parse_from(["loadtest", "--url", "ftp://h/s"]).is_err());
         assert!(Options::try_parse_from(["loadtest", "--url", "/digits"]).is_err());
+    }
+
+    #[test]
+    fn llm_needs_a_url_and_its_flags_need_llm() {
+        let url = [
+            "loadtest",
+            "--url",
+            "http://127.0.0.1:1/v1/chat/completions",
+        ];
+        let parse = |extra: &[&str]| {
+            Options::try_parse_from(url.iter().chain(extra).copied().collect::<Vec<_>>())
+        };
+        let o = parse(&["--llm", "--think-ms", "50"]).unwrap();
+        assert!(o.sse.llm);
+        assert_eq!((o.sse.think_ms, o.sse.request_timeout_secs), (50, 120));
+        assert!(Options::try_parse_from(["loadtest", "--llm"]).is_err());
+        assert!(parse(&["--think-ms", "50"]).is_err());
+        assert!(parse(&["--request-timeout-secs", "5"]).is_err());
+        assert!(parse(&["--llm", "--drop-after", "3"]).is_err());
+        assert!(parse(&["--llm", "--interval-ms", "100"]).is_err());
     }
 
     #[test]
