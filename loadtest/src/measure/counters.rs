@@ -97,7 +97,8 @@ counters! {
     idle_timeouts,
     /// Open streams we closed because a line or event passed `--max-event-bytes`.
     event_too_large,
-    /// Events dispatched; of an id-sequence source, only those that carried a numeric id.
+    /// Events dispatched; of an id-sequence source, only those that carried a numeric id;
+    /// with `--llm`, events with content.
     events,
     /// Events due so far: from the first id to the highest seen, over every event source.
     expected,

@@ -37,6 +37,8 @@ struct Request {
     first_content: Option<Instant>,
     /// The arrival of the latest event with content.
     last_content: Option<Instant>,
+    /// Events with content.
+    content_events: u64,
     /// The arrival of the latest event of any kind (`[DONE]` ends the request there).
     last_event: Option<Instant>,
     /// `[DONE]` arrived.
@@ -87,7 +89,12 @@ impl LlmRecorder {
                 .open_streams
                 .fetch_sub(1, Ordering::Relaxed);
         }
-        let mut counters = Counters::default();
+        // Content events count as the run's events (its events/s, CPU per event),
+        // measured or not.
+        let mut counters = Counters {
+            events: request.content_events,
+            ..Counters::default()
+        };
         let judged = judge(&request, outcome, &mut counters);
         let end = match judged {
             Judged::Stopped => {
@@ -139,13 +146,8 @@ impl LlmRecorder {
             }
             record(&mut h.e2e, end.elapsed);
             if let Some(tokens) = request.completion_tokens.filter(|n| *n > 0) {
-                if let (Some(first), Some(last), Some(after_first)) = (
-                    request.first_content,
-                    request.last_content,
-                    tokens.checked_sub(1).filter(|n| *n > 0),
-                ) {
-                    let per_token = (last - first).as_secs_f64() / after_first as f64;
-                    record(&mut h.itl, Duration::from_secs_f64(per_token));
+                if let Some(per_token) = time_per_token(&request, tokens) {
+                    record(&mut h.itl, per_token);
                 }
                 let secs = end.elapsed.as_secs_f64();
                 if secs > 0.0 {
@@ -158,6 +160,22 @@ impl LlmRecorder {
         self.gaps.clear();
         Some(end)
     }
+}
+
+/// The time per output token after the first event: (last content event − first) over
+/// the tokens that came after the first event. Servers that batch put several tokens in
+/// the first event too, so those tokens are taken as `tokens / content events` (the mean
+/// per event), not 1: with one token per event this is (last − first) / (tokens − 1), vLLM's
+/// TPOT, and with `k` per event it stays the time per token rather than shrinking by
+/// `(k − 1)` tokens. `None` with fewer than two content events.
+fn time_per_token(request: &Request, tokens: u64) -> Option<Duration> {
+    let (first, last) = (request.first_content?, request.last_content?);
+    let events = request.content_events;
+    if events < 2 {
+        return None;
+    }
+    let after_first = tokens as f64 * (events - 1) as f64 / events as f64;
+    (after_first > 0.0).then(|| Duration::from_secs_f64((last - first).as_secs_f64() / after_first))
 }
 
 /// What a request came to.
@@ -292,6 +310,7 @@ impl CompletionReader for LlmRecorder {
                     }
                     request.first_content.get_or_insert(at);
                     request.last_content = Some(at);
+                    request.content_events += 1;
                     self.metrics.live.events.fetch_add(1, Ordering::Relaxed);
                 }
                 request.finished |= chunk.finished;
@@ -369,7 +388,30 @@ mod tests {
             (1, 1, 5)
         );
         assert_eq!((c.connect_attempts, c.connections_opened), (1, 1));
+        assert_eq!(c.events, 5, "content events");
         assert_eq!(metrics.live.open_streams.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn batched_tokens_are_timed_per_token_not_per_event() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let request = Request {
+            first_content: Some(ms(260)),
+            last_content: Some(ms(500)),
+            content_events: 4,
+            ..Request::default()
+        };
+        // 16 tokens, 4 per event: 12 tokens in the 240 ms after the first event.
+        assert_eq!(
+            time_per_token(&request, 16),
+            Some(Duration::from_millis(20))
+        );
+        let one = Request {
+            content_events: 1,
+            ..request
+        };
+        assert_eq!(time_per_token(&one, 16), None);
     }
 
     #[test]

@@ -61,8 +61,9 @@ pub struct LlmHistograms {
     /// Between consecutive content events of a request, µs: what a reader of the stream
     /// sees, several tokens at a time when the server batches them.
     pub inter_event: Histogram<u64>,
-    /// Per request, (last content event − first) / (completion tokens − 1), µs: the time per
-    /// output token after the first (vLLM's TPOT); only where the server reported usage.
+    /// Per request, the time per output token after the first content event, µs: (last
+    /// content event − first) / the tokens after the first event (vLLM's TPOT when each
+    /// event carries one token); only where the server reported usage.
     pub itl: Histogram<u64>,
     /// Request sent to the end of its stream, µs.
     pub e2e: Histogram<u64>,

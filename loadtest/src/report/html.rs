@@ -656,7 +656,7 @@ fn llm_plots(out: &mut String, s: &Summary) -> anyhow::Result<()> {
             ],
         )?,
         "Time per output token after the first, one value per request with usage \
-         ((last content event − first) / (completion tokens − 1)), beside every gap between \
+         ((last content event − first) / the tokens after the first event), beside every gap between \
          consecutive content events: a server that sends several tokens per event shows \
          gaps longer than its time per token.",
     );

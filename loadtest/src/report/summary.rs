@@ -118,8 +118,8 @@ pub struct LlmSummary {
     pub ttft: Percentiles,
     /// Between consecutive content events of a request.
     pub inter_event: Percentiles,
-    /// Per request, (last content event − first) / (completion tokens − 1): time per output
-    /// token after the first (TPOT); `None` without usage.
+    /// Per request, the time per output token after the first content event: (last content
+    /// event − first) / the tokens after the first event (TPOT); `None` without usage.
     pub itl: Option<Percentiles>,
     /// Request sent to the end of its stream.
     pub e2e: Percentiles,

@@ -27,19 +27,21 @@ pub struct LlmContext {
 
 impl LlmContext {
     /// The pause after a request that ended with `outcome`: the think time, and after a
-    /// request that got no stream at least the shortest retry delay (or the `Retry-After`
-    /// asked for, within the retry bounds), so a server that refuses at once is not met
+    /// request that `failed` at least the shortest retry delay (or the `Retry-After` a 429
+    /// or 503 asked for, within the retry bounds), so a server that fails at once is not met
     /// with a loop of instant requests.
     #[must_use]
-    pub fn pause_after(&self, outcome: &Outcome) -> Duration {
+    pub fn pause_after(&self, outcome: &Outcome, failed: bool) -> Duration {
         let bounds = self.run.client.retry_bounds;
-        match outcome {
-            Outcome::Failed(_, asked) => {
-                let (delay, _) = bounds.clamp(asked.unwrap_or(bounds.min));
-                self.think.max(delay)
-            }
-            _ => self.think,
+        let asked = match outcome {
+            Outcome::Failed(_, asked) => *asked,
+            _ => None,
+        };
+        if !failed {
+            return self.think;
         }
+        let (delay, _) = bounds.clamp(asked.unwrap_or(bounds.min));
+        self.think.max(delay)
     }
 }
 
@@ -90,7 +92,7 @@ async fn requests(user: &mut GooseUser, context: &LlmContext) -> TransactionResu
             end.error.as_deref(),
         )
         .await?;
-        let pause = context.pause_after(&outcome);
+        let pause = context.pause_after(&outcome, end.error.is_some());
         if !pause.is_zero() && !run.stop.sleep(pause).await {
             break;
         }

@@ -105,8 +105,8 @@ pub struct SseOptions {
     pub llm: bool,
 
     /// --llm: the pause between the end of a user's request and its next one, in ms. A
-    /// request that got no stream (refused, a status, a wrong content type) is followed by
-    /// at least --min-retry-ms, or the Retry-After a 429 or 503 asked for.
+    /// failed request is followed by at least --min-retry-ms (or the Retry-After a 429 or
+    /// 503 asked for), so a server that fails at once is not hammered.
     #[arg(long, default_value_t = 0, value_name = "MS", requires = "llm")]
     pub think_ms: u64,
 
