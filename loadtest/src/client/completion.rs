@@ -135,7 +135,10 @@ pub async fn complete(
         return Outcome::Stopped;
     }
     reader.opened(Instant::now());
-    let cut_at = tokio::time::Instant::from_std(sent + options.request_timeout);
+    // A timeout past what the clock can hold is no timeout: the deadline still ends it.
+    let cut_at = sent
+        .checked_add(options.request_timeout)
+        .map_or(stop.tokio_deadline(), tokio::time::Instant::from_std);
     let mut timer = pin!(tokio::time::sleep_until(cut_at.min(stop.tokio_deadline())));
     let mut body = response.body;
     let mut parser = Parser::new();

@@ -109,6 +109,9 @@ impl LlmRecorder {
                     elapsed: now - sent,
                     status: match outcome {
                         Outcome::Failed(Failure::Status(code), _) => Some(*code),
+                        Outcome::Failed(Failure::ContentType(_) | Failure::Encoding(_), _) => {
+                            Some(200)
+                        }
                         Outcome::Failed(..) => None,
                         _ => Some(200),
                     },

@@ -26,6 +26,9 @@ pub const DEFAULT_RATE: &str = "500";
 pub const DEFAULT_INTERVAL_MS: u64 = 100;
 /// Run time when `-t` is not given.
 pub const DEFAULT_RUN_TIME: &str = "30s";
+/// The longest `--think-ms` and `--request-timeout-secs`: a day, far past any run, and
+/// far from what the clock can add without overflowing.
+pub const MAX_LLM_WAIT_SECS: u64 = 24 * 3600;
 
 /// Load test for SSE servers: each goose user is one browser-like EventSource.
 ///
@@ -107,12 +110,24 @@ pub struct SseOptions {
     /// --llm: the pause between the end of a user's request and its next one, in ms. A
     /// failed request is followed by at least --min-retry-ms (or the Retry-After a 429 or
     /// 503 asked for), so a server that fails at once is not hammered.
-    #[arg(long, default_value_t = 0, value_name = "MS", requires = "llm")]
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "MS",
+        requires = "llm",
+        value_parser = clap::value_parser!(u64).range(..=MAX_LLM_WAIT_SECS * 1000)
+    )]
     pub think_ms: u64,
 
     /// --llm: a request that has not ended this many seconds after it was sent is cut and
     /// counted as timed out.
-    #[arg(long, default_value_t = 120, value_name = "SECS", requires = "llm")]
+    #[arg(
+        long,
+        default_value_t = 120,
+        value_name = "SECS",
+        requires = "llm",
+        value_parser = clap::value_parser!(u64).range(1..=MAX_LLM_WAIT_SECS)
+    )]
     pub request_timeout_secs: u64,
 
     /// sse-digits: path of the event stream on the host.
@@ -491,6 +506,8 @@ mod tests {
         assert!(parse(&["--request-timeout-secs", "5"]).is_err());
         assert!(parse(&["--llm", "--drop-after", "3"]).is_err());
         assert!(parse(&["--llm", "--interval-ms", "100"]).is_err());
+        assert!(parse(&["--llm", "--request-timeout-secs", "0"]).is_err());
+        assert!(parse(&["--llm", "--think-ms", "18446744073709551615"]).is_err());
     }
 
     #[test]
