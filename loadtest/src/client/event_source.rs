@@ -448,7 +448,7 @@ fn failed(
 }
 
 /// True for `text/event-stream`, with or without parameters, in any letter case.
-fn is_event_stream(value: Option<&str>) -> bool {
+pub(crate) fn is_event_stream(value: Option<&str>) -> bool {
     value
         .and_then(|v| v.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))

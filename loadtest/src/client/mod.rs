@@ -3,6 +3,8 @@
 //!
 //! - [`event_source`]: connect, parse, reconnect with `Last-Event-ID`, the 204 / status /
 //!   content-type rules and the deadline, reported to a [`Recorder`].
+//! - [`completion`]: one streamed completion request of an LLM API (no reconnection),
+//!   reported to a [`CompletionReader`].
 //! - [`transport`]: how a request reaches the server (hyper or [`raw_http`]), and why an
 //!   attempt failed.
 //! - [`raw_http`]: the minimal HTTP/1.1 client that costs the load generator less per event.
@@ -14,6 +16,7 @@
 //! - [`stop`]: the run's deadline and cancel, seen by every event source.
 //! - [`print`](mod@print): a recorder that prints each happening (the `sse-client` binary).
 
+pub mod completion;
 pub mod event_source;
 pub mod limits;
 pub mod pool;
@@ -23,6 +26,7 @@ pub mod request;
 pub mod stop;
 pub mod transport;
 
+pub use completion::{CompletionOptions, CompletionReader, Flow, Outcome};
 pub use event_source::{Asked, ClientOptions, Closed, End, EventSource, Recorder};
 pub use limits::Limits;
 pub use pool::{ClientPool, PoolOptions};

@@ -97,7 +97,8 @@ counters! {
     idle_timeouts,
     /// Open streams we closed because a line or event passed `--max-event-bytes`.
     event_too_large,
-    /// Events dispatched; of an id-sequence source, only those that carried a numeric id.
+    /// Events dispatched; of an id-sequence source, only those that carried a numeric id;
+    /// with `--llm`, events with content.
     events,
     /// Events due so far: from the first id to the highest seen, over every event source.
     expected,
@@ -158,6 +159,28 @@ counters! {
     /// Reconnection delays the server asked for (`retry:` or `Retry-After`) outside
     /// `--min-retry-ms`..`--max-retry-ms`, moved to the nearer bound.
     retry_clamped,
+    /// `--llm`: completion requests sent (each also counts as a connection attempt).
+    llm_requests,
+    /// `--llm`: requests whose stream completed: `[DONE]`, or the body's end after a chunk
+    /// with a finish reason.
+    llm_completed,
+    /// `--llm`: requests the server failed in the stream, with an `event: error` or a chunk
+    /// holding an `error` object.
+    llm_error_events,
+    /// `--llm`: streams cut: the body ended or broke before `[DONE]` or a finish reason.
+    llm_cut,
+    /// `--llm`: requests that timed out, waiting for the headers (`--open-timeout-ms`) or
+    /// as a whole (`--request-timeout-secs`).
+    llm_timeouts,
+    /// `--llm`: requests whose stream carried data that is not a JSON object.
+    llm_malformed,
+    /// `--llm`: completion tokens of the completed requests, as their usage reported them.
+    llm_output_tokens,
+    /// `--llm`: completed requests whose stream reported no usage (no tokens to count).
+    llm_without_usage,
+    /// `--llm`: requests still in flight at the run's deadline: stopped, not failed, and
+    /// not measured.
+    llm_stopped_at_deadline,
 }
 
 impl Counters {
@@ -171,6 +194,13 @@ impl Counters {
             + self.failed_encoding
             + self.failed_redirects
             + self.failed_other
+    }
+
+    /// `--llm`: requests that got a stream and then failed in it (error event, cut, timeout,
+    /// data that is not JSON). Refusals by status or content type are in [`Self::failed`].
+    #[must_use]
+    pub fn llm_failed(&self) -> u64 {
+        self.llm_error_events + self.llm_cut + self.llm_timeouts + self.llm_malformed
     }
 
     /// Whether loss, duplicates and order could be checked: some event source had a sequence

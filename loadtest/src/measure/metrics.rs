@@ -45,6 +45,81 @@ pub struct Histograms {
     pub reconnect: Histogram<u64>,
     /// Reconnection wait actually waited minus the delay planned from the `retry:` hint.
     pub retry_overshoot: Histogram<u64>,
+    /// `--llm`: the completions' figures, apart from the event sources'.
+    pub llm: LlmHistograms,
+}
+
+/// `--llm`: one sample per completed request, or per gap between its content events. Only
+/// completed requests are measured, as LLM benchmarks do: a failed or stopped request's
+/// partial timings would mix two populations.
+#[derive(Debug, Clone)]
+pub struct LlmHistograms {
+    /// Request sent to response headers (time to first byte), µs.
+    pub ttfb: Histogram<u64>,
+    /// Request sent to the first event with content (time to first token), µs.
+    pub ttft: Histogram<u64>,
+    /// Between consecutive content events of a request, µs: what a reader of the stream
+    /// sees, several tokens at a time when the server batches them.
+    pub inter_event: Histogram<u64>,
+    /// Per request, the time per output token after the first content event, µs: (last
+    /// content event − first) / the tokens after the first event (vLLM's TPOT when each
+    /// event carries one token); only where the server reported usage.
+    pub itl: Histogram<u64>,
+    /// Request sent to the end of its stream, µs.
+    pub e2e: Histogram<u64>,
+    /// Per request, completion tokens / end-to-end time, in thousandths of a token per
+    /// second (the histograms hold integers); only where the server reported usage.
+    pub tokens_per_sec_milli: Histogram<u64>,
+}
+
+impl Default for LlmHistograms {
+    fn default() -> Self {
+        Self {
+            ttfb: new_histogram(),
+            ttft: new_histogram(),
+            inter_event: new_histogram(),
+            itl: new_histogram(),
+            e2e: new_histogram(),
+            tokens_per_sec_milli: new_histogram(),
+        }
+    }
+}
+
+impl LlmHistograms {
+    /// The latency histograms (µs) with their names, in report order: all but tokens/s.
+    pub fn latencies(&self) -> impl Iterator<Item = (&'static str, &Histogram<u64>)> {
+        self.iter()
+            .filter(|(_, h)| !std::ptr::eq(*h, &self.tokens_per_sec_milli))
+    }
+
+    /// Each histogram with its name, in report order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Histogram<u64>)> {
+        [
+            ("llm_ttfb", &self.ttfb),
+            ("llm_ttft", &self.ttft),
+            ("llm_inter_event", &self.inter_event),
+            ("llm_itl", &self.itl),
+            ("llm_e2e", &self.e2e),
+            ("llm_tokens_per_sec_milli", &self.tokens_per_sec_milli),
+        ]
+        .into_iter()
+    }
+
+    /// Adds every histogram of `other` into this one.
+    pub fn add(&mut self, other: &Self) {
+        let mine = [
+            &mut self.ttfb,
+            &mut self.ttft,
+            &mut self.inter_event,
+            &mut self.itl,
+            &mut self.e2e,
+            &mut self.tokens_per_sec_milli,
+        ];
+        for (mine, (_, theirs)) in mine.into_iter().zip(other.iter()) {
+            mine.add(theirs)
+                .expect("histograms share bounds, so adding cannot fail");
+        }
+    }
 }
 
 impl Default for Histograms {
@@ -56,6 +131,7 @@ impl Default for Histograms {
             lateness_steady: new_histogram(),
             reconnect: new_histogram(),
             retry_overshoot: new_histogram(),
+            llm: LlmHistograms::default(),
         }
     }
 }
@@ -68,9 +144,11 @@ impl Histograms {
                 .add(theirs.1)
                 .expect("histograms share bounds, so adding cannot fail");
         }
+        self.llm.add(&other.llm);
     }
 
-    /// Each histogram with its name, in report order.
+    /// Each event-source histogram with its name, in report order (the `--llm` ones are
+    /// [`LlmHistograms::iter`]).
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Histogram<u64>)> {
         [
             ("open", &self.open),

@@ -5,6 +5,8 @@
 //!   order), lateness against the drift-free schedule, and stalls.
 //! - [`recorder`]: the load test's [`crate::client::Recorder`], from reports to counts and
 //!   samples.
+//! - [`llm`]: `--llm`'s recorder, from one completion's events to its timings and its
+//!   verdict.
 //! - [`counters`]: everything a run counts, by cause, added field by field.
 //! - [`metrics`]: HdrHistograms and counters in per-thread shards, merged at the end, and
 //!   the live figures the progress line reads.
@@ -15,6 +17,7 @@
 
 pub mod counters;
 pub mod hiccup;
+pub mod llm;
 pub mod metrics;
 pub mod outage;
 pub mod recorder;

@@ -5,9 +5,12 @@
 //!   sequence number each event carries under it.
 //! - [`lateness`]: a known schedule, a timestamp in the event's JSON data, or inter-arrival
 //!   gaps only; reading the timestamp (milliseconds or RFC 3339).
+//! - [`llm`]: an event of an OpenAI-style streamed completion: `[DONE]`, an error, or a
+//!   chunk with content, a finish reason, token usage.
 
 pub mod identity;
 pub mod lateness;
+pub mod llm;
 
 pub use identity::{Identity, Reading};
 pub use lateness::LatenessMode;

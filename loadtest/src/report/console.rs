@@ -11,6 +11,7 @@ use crate::measure::storm::Peaks;
 use crate::probe::server_lateness::{ServerLateness, ON_TIME_MS};
 use crate::report::counters::{in_group, Aside, Group, NOT_CHECKABLE};
 use crate::report::hiccups;
+use crate::report::llm::{latency_rows, rates_line, NOT_MEASURED};
 use crate::report::summary::{HiccupSummary, Percentiles, ProcessUsage, Summary};
 
 /// What the progress line shows.
@@ -183,11 +184,12 @@ pub fn render(s: &Summary) -> String {
         s.elapsed_secs,
         s.peak_open_streams
     );
-    let _ = writeln!(
-        out,
-        "  {:<16}{}",
-        "lateness mode", s.lateness_against.description
-    );
+    let lateness_mode = if s.llm.is_some() {
+        format!("{NOT_MEASURED} (--llm: request and response streams)")
+    } else {
+        s.lateness_against.description.clone()
+    };
+    let _ = writeln!(out, "  {:<16}{lateness_mode}", "lateness mode");
     let _ = writeln!(out, "  {:<16}{}", "request", s.request.describe());
     if s.request.insecure_tls {
         let _ = writeln!(out, "  TLS: certificates NOT verified (--insecure)");
@@ -198,14 +200,33 @@ pub fn render(s: &Summary) -> String {
         "ms", "count", "p50", "p90", "p99", "p99.9", "max", "mean"
     );
     let l = &s.latencies;
-    histogram_row(&mut out, "open", &l.open);
-    histogram_row(&mut out, "first event", &l.first_event);
-    histogram_row(&mut out, "lateness", &l.lateness);
-    histogram_row(&mut out, "  when steady", &l.lateness_steady);
-    histogram_row(&mut out, "reconnect", &l.reconnect);
-    histogram_row(&mut out, "retry overshoot", &l.retry_overshoot);
+    // The load generator's own delays are in the figure that times each arrival.
+    let timed_by_arrival = if let Some(llm) = &s.llm {
+        for row in latency_rows(llm) {
+            match row.percentiles {
+                Some(p) => histogram_row(&mut out, row.label, p),
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  {:<16}{NOT_MEASURED} (no stream reported usage)",
+                        row.label
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out, "  {:<16}{}", "rates", rates_line(llm, c));
+        &llm.inter_event
+    } else {
+        histogram_row(&mut out, "open", &l.open);
+        histogram_row(&mut out, "first event", &l.first_event);
+        histogram_row(&mut out, "lateness", &l.lateness);
+        histogram_row(&mut out, "  when steady", &l.lateness_steady);
+        histogram_row(&mut out, "reconnect", &l.reconnect);
+        histogram_row(&mut out, "retry overshoot", &l.retry_overshoot);
+        &l.lateness
+    };
     if let Some(hiccups) = &s.load_generator_hiccups {
-        hiccup_lines(&mut out, hiccups, &l.lateness);
+        hiccup_lines(&mut out, hiccups, timed_by_arrival);
     }
     if let Some(server) = &s.server_lateness {
         server_lateness_line(&mut out, server);
@@ -214,13 +235,24 @@ pub fn render(s: &Summary) -> String {
     counter_line(&mut out, c, Group::Connections);
     storm_line(&mut out, "attempts", &s.storm.attempts, s.storm.bin_ms);
     storm_line(&mut out, "opens", &s.storm.opens, s.storm.bin_ms);
+    let llm = s.llm.is_some();
     for group in [
         Group::Failures,
         Group::Events,
         Group::Endings,
         Group::Identity,
+        Group::Llm,
     ] {
-        counter_line(&mut out, c, group);
+        if group.shown(llm) {
+            counter_line(&mut out, c, group);
+        }
+    }
+    if llm {
+        let _ = writeln!(
+            out,
+            "  {:<16}{NOT_MEASURED} with --llm (events, endings, identity, lateness)",
+            "event sources"
+        );
     }
     let p = &s.processes;
     let label = if s.embedded {
@@ -442,6 +474,7 @@ mod tests {
                 "  events          received 1,234,567 | expected 18 | lost 19 | duplicated 20 | out of order 21 | malformed 22 | invalid UTF-8 23 | early 24 | stalls 28 | without timestamp 37 | other names 38 {}",
                 "  endings         bye 29 | 204 30 | dropped by client 31 | closed by server 32 (no retry hint 33) | streaming at the end 34 | keep-alives 35",
                 "  identity        id sequence 39 | numeric data 40 | none 41",
+                "  llm requests    requests 45 | completed 46 | error event 47 | cut stream 48 | timed out 49 | not JSON 50 | output tokens 51 | without usage 52 | stopped at the deadline 53",
             ]
         );
     }

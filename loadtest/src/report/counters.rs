@@ -8,7 +8,7 @@ use serde::ser::SerializeMap as _;
 use crate::measure::counters::Counters;
 use crate::report::thresholds::Thresholds;
 use Bound::{AtLeast, AtMost};
-use Group::{Connections, Endings, Events, Failures, Identity};
+use Group::{Connections, Endings, Events, Failures, Identity, Llm};
 
 /// A console line of counters, and the page's table of the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,17 +23,32 @@ pub enum Group {
     Endings,
     /// Event sources by what identifies their events.
     Identity,
+    /// `--llm`: completion requests, how they ended, and the tokens they reported.
+    Llm,
 }
 
 impl Group {
     /// Every group, in the order shown.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Connections,
         Self::Failures,
         Self::Events,
         Self::Endings,
         Self::Identity,
+        Self::Llm,
     ];
+
+    /// Whether a run shows this group: the event-source groups without `--llm`, the `llm`
+    /// group with it (connections and failures in both). A group the run did not measure
+    /// would only show zeros that look like results.
+    #[must_use]
+    pub fn shown(self, llm: bool) -> bool {
+        match self {
+            Self::Connections | Self::Failures => true,
+            Self::Events | Self::Endings | Self::Identity => !llm,
+            Self::Llm => llm,
+        }
+    }
 
     /// The line's heading, and the table's.
     #[must_use]
@@ -44,6 +59,7 @@ impl Group {
             Self::Events => "events",
             Self::Endings => "endings",
             Self::Identity => "identity",
+            Self::Llm => "llm requests",
         }
     }
 }
@@ -306,6 +322,19 @@ pub const COUNTERS: &[CounterSpec] = &[
     counter(field!(redirects), "redirects", Connections),
     counter(field!(retry_after), "Retry-After waits", Connections),
     counter(field!(retry_clamped), "delays kept in bounds", Connections),
+    counter(field!(llm_requests), "requests", Llm),
+    counter(field!(llm_completed), "completed", Llm),
+    counter(field!(llm_error_events), "error event", Llm),
+    counter(field!(llm_cut), "cut stream", Llm),
+    counter(field!(llm_timeouts), "timed out", Llm),
+    counter(field!(llm_malformed), "not JSON", Llm),
+    counter(field!(llm_output_tokens), "output tokens", Llm).separators(),
+    counter(field!(llm_without_usage), "without usage", Llm),
+    counter(
+        field!(llm_stopped_at_deadline),
+        "stopped at the deadline",
+        Llm,
+    ),
 ];
 
 /// The counters of `group`, in the order shown.

@@ -57,13 +57,23 @@ pub fn percentile_distribution(h: &Histogram<u64>) -> String {
     out
 }
 
+/// The run's latency histograms with their names: the event source's, and with `--llm` the
+/// completions' (`llm_ttft`, …).
+fn latency_histograms(summary: &Summary) -> Vec<(&'static str, &hdrhistogram::Histogram<u64>)> {
+    let mut all: Vec<_> = summary.histograms.iter().collect();
+    if summary.llm.is_some() {
+        all.extend(summary.histograms.llm.latencies());
+    }
+    all
+}
+
 /// Writes `<name>.hgrm` for each histogram into `dir`.
 ///
 /// # Errors
 /// When the folder or a file cannot be written.
 pub fn write_percentile_files(summary: &Summary, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, h) in summary.histograms.iter() {
+    for (name, h) in latency_histograms(summary) {
         let path = dir.join(format!("{name}.hgrm"));
         std::fs::write(&path, percentile_distribution(h))
             .with_context(|| format!("writing {}", path.display()))?;
@@ -88,7 +98,7 @@ pub fn write_interval_log(summary: &Summary, path: &Path) -> anyhow::Result<()> 
         .with_base_time(started)
         .begin_log_with(&mut file, &mut serializer)?;
     let length = Duration::from_secs_f64(summary.elapsed_secs);
-    for (name, h) in summary.histograms.iter() {
+    for (name, h) in latency_histograms(summary) {
         log.write_histogram(h, Duration::ZERO, length, Tag::new(name))
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     }

@@ -114,6 +114,52 @@ impl Thresholds {
             self.max_reconnect_p99_ms,
             Some(l.reconnect.p99_ms),
         );
+        // `--llm`: a limit on a run without it, or on a figure no request gave (ITL without
+        // usage), fails as not measured.
+        let llm = summary.llm.as_ref();
+        let measured = |p: &crate::report::summary::Percentiles| (p.count > 0).then_some(p.p99_ms);
+        ms_at_most(
+            "time to first token p99",
+            self.max_ttft_p99_ms,
+            llm.and_then(|l| measured(&l.ttft)),
+        );
+        ms_at_most(
+            "inter-token latency p99",
+            self.max_itl_p99_ms,
+            llm.and_then(|l| l.itl.as_ref()).and_then(measured),
+        );
+        ms_at_most(
+            "inter-event latency p99",
+            self.max_inter_event_p99_ms,
+            llm.and_then(|l| measured(&l.inter_event)),
+        );
+        ms_at_most(
+            "end-to-end p99",
+            self.max_e2e_p99_ms,
+            llm.and_then(|l| measured(&l.e2e)),
+        );
+        let mut rate_at_least = |name: &str, unit: &str, limit: Option<f64>, rate: Option<f64>| {
+            if let Some(limit) = limit {
+                checks.push(Check::new(
+                    name,
+                    format!(">= {limit} {unit}"),
+                    rate.map_or_else(|| "not measured".to_owned(), |r| format!("{r:.2} {unit}")),
+                    rate.is_some_and(|r| r >= limit),
+                ));
+            }
+        };
+        rate_at_least(
+            "output tokens/s",
+            "tokens/s",
+            self.min_output_tokens_per_sec,
+            llm.and_then(|l| l.output_tokens_per_sec),
+        );
+        rate_at_least(
+            "completed requests/s",
+            "requests/s",
+            self.min_requests_per_sec,
+            llm.map(|l| l.requests_per_sec),
+        );
         if let Some(limit) = self.max_hiccup_p99_ms {
             let hiccup = summary.load_generator_hiccups.map(|h| h.percentiles.p99_ms);
             checks.push(Check::new(
@@ -210,10 +256,11 @@ fn threshold_text(bound: Bound, limit: u64) -> String {
     }
 }
 
-/// Failed attempts and broken streams over attempts (0 when nothing was attempted).
+/// Failed attempts and broken streams (with `--llm`, requests that failed in their stream)
+/// over attempts (0 when nothing was attempted).
 fn error_rate(summary: &Summary) -> f64 {
     let c = &summary.counters;
-    let errors = c.failed() + c.read_errors + c.idle_timeouts + c.event_too_large;
+    let errors = c.failed() + c.read_errors + c.idle_timeouts + c.event_too_large + c.llm_failed();
     if c.connect_attempts == 0 {
         return 0.0;
     }
@@ -333,6 +380,7 @@ mod tests {
             processes: crate::report::summary::Processes::default(),
             timeline: crate::measure::timeline::Timeline::default(),
             storm: crate::measure::storm::StormShape::default(),
+            llm: None,
             histograms: crate::measure::metrics::Histograms::default(),
         };
         summary.peak_open_streams = 2000;
@@ -365,6 +413,54 @@ mod tests {
         // 6 set in the file, plus the 6 correctness checks and the open streams after the
         // run, which default to 0.
         assert_eq!(verdict.checks.len(), 13);
+    }
+
+    #[test]
+    fn llm_limits_check_their_figures_and_fail_when_not_measured() {
+        let limits = Thresholds {
+            max_ttft_p99_ms: Some(150.0),
+            max_itl_p99_ms: Some(25.0),
+            min_output_tokens_per_sec: Some(100.0),
+            min_requests_per_sec: Some(1.0),
+            ..Thresholds::default()
+        };
+        let mut summary = clean_summary();
+        assert_eq!(
+            limits.check(&summary).failures(),
+            [
+                "time to first token p99 not measured (limit <= 150 ms)",
+                "inter-token latency p99 not measured (limit <= 25 ms)",
+                "output tokens/s not measured (limit >= 100 tokens/s)",
+                "completed requests/s not measured (limit >= 1 requests/s)",
+            ]
+        );
+        let mut llm = crate::report::summary::LlmSummary {
+            requests_per_sec: 2.0,
+            output_tokens_per_sec: Some(320.0),
+            ..Default::default()
+        };
+        llm.ttft.count = 40;
+        llm.ttft.p99_ms = 210.0;
+        summary.llm = Some(llm);
+        assert_eq!(
+            limits.check(&summary).failures(),
+            [
+                "time to first token p99 210.000 ms (limit <= 150 ms)",
+                "inter-token latency p99 not measured (limit <= 25 ms)",
+            ],
+            "no usage, no inter-token latency"
+        );
+        llm.itl = Some(crate::report::summary::Percentiles {
+            count: 40,
+            p99_ms: 20.5,
+            ..Default::default()
+        });
+        summary.llm = Some(llm);
+        let relaxed = Thresholds {
+            max_ttft_p99_ms: Some(300.0),
+            ..limits
+        };
+        assert!(relaxed.check(&summary).passed());
     }
 
     #[test]

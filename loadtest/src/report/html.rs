@@ -15,6 +15,7 @@ use crate::probe::server_lateness::ServerLateness;
 use crate::report::console::thousands;
 use crate::report::counters::{in_group, Aside, Group, COUNTERS, NOT_CHECKABLE};
 use crate::report::gate::Verdict;
+use crate::report::llm::{latency_rows, rates_line, NOT_MEASURED};
 use crate::report::plots;
 use crate::report::summary::{Percentiles, ProcessUsage, Summary};
 
@@ -207,7 +208,11 @@ fn summary_section(out: &mut String, s: &Summary) {
         &[cell("peak_open_streams", s.peak_open_streams)],
     );
     out.push_str("</table>\n");
-    latency_table(out, s);
+    if s.llm.is_some() {
+        llm_tables(out, s);
+    } else {
+        latency_table(out, s);
+    }
     if let Some(h) = s
         .load_generator_hiccups
         .as_ref()
@@ -342,12 +347,74 @@ fn latency_table(out: &mut String, s: &Summary) {
     out.push_str("</table>\n");
 }
 
+/// `--llm`: the completions' latencies (`id="llm"`), then the rates (`id="llm-rates"`);
+/// the event-source latencies are said not measured rather than shown as zeros.
+fn llm_tables(out: &mut String, s: &Summary) {
+    let Some(l) = &s.llm else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<p id=\"latencies-not-measured\">Event-source latencies (first event, lateness, \
+         reconnect): {NOT_MEASURED} with --llm.</p>"
+    );
+    out.push_str("<table id=\"llm\">\n<tr><th>ms</th>");
+    for h in ["count", "p50", "p90", "p99", "p99.9", "max", "mean"] {
+        let _ = write!(out, "<th class=\"n\">{h}</th>");
+    }
+    out.push_str("</tr>\n");
+    for r in latency_rows(l) {
+        let key = format!("llm.{}", r.key);
+        let Some(p) = r.percentiles else {
+            let _ = writeln!(
+                out,
+                "<tr><th>{}</th><td colspan=\"7\">{NOT_MEASURED} (no stream reported usage)</td></tr>",
+                escape(r.label)
+            );
+            continue;
+        };
+        let ms = |field: &str, v: f64| cell(&format!("{key}.{field}"), format!("{v:.3}"));
+        row(
+            out,
+            r.label,
+            &[
+                cell(&format!("{key}.count"), thousands(p.count)),
+                ms("p50_ms", p.p50_ms),
+                ms("p90_ms", p.p90_ms),
+                ms("p99_ms", p.p99_ms),
+                ms("p999_ms", p.p999_ms),
+                ms("max_ms", p.max_ms),
+                ms("mean_ms", p.mean_ms),
+            ],
+        );
+    }
+    out.push_str("</table>\n<table id=\"llm-rates\">\n");
+    row(
+        out,
+        "completed requests/s",
+        &[cell(
+            "llm.requests_per_sec",
+            format!("{:.2}", l.requests_per_sec),
+        )],
+    );
+    let output = l.output_tokens_per_sec.map_or_else(
+        || format!("<td class=\"n\">{NOT_MEASURED}</td>"),
+        |r| cell("llm.output_tokens_per_sec", format!("{r:.1}")),
+    );
+    row(out, "output tokens/s over the run", &[output]);
+    let _ = writeln!(
+        out,
+        "</table>\n<p>{}</p>",
+        escape(&rates_line(l, &s.counters))
+    );
+}
+
 /// The counters in one table per group of [`COUNTERS`], an aside indented under the counter
 /// it stands by; then the failures by kind.
 fn counter_table(out: &mut String, s: &Summary) {
     let c = &s.counters;
     out.push_str("<div class=\"side\">\n");
-    for group in Group::ALL {
+    for group in Group::ALL.into_iter().filter(|g| g.shown(s.llm.is_some())) {
         let _ = writeln!(
             out,
             "<table class=\"counters\"><tr><th colspan=\"2\">{}</th></tr>",
@@ -511,14 +578,18 @@ fn figure(out: &mut String, id: &str, svg: Option<String>, caption: &str) {
 
 fn plots_section(out: &mut String, s: &Summary) -> anyhow::Result<()> {
     out.push_str("<section id=\"plots\">\n<h2>Plots</h2>\n");
-    figure(
-        out,
-        "plot-lateness",
-        plots::percentile_plot("Lateness percentile distribution", &s.histograms.lateness)?,
-        "Per-event lateness (arrival − scheduled time) from the merged HdrHistogram, ms, \
-         against the percentile; the x axis is a log scale of 1/(1−p), so 90%, 99%, 99.9% … \
-         are equally spaced and the tail is visible. The line ends at the max.",
-    );
+    if s.llm.is_some() {
+        llm_plots(out, s)?;
+    } else {
+        figure(
+            out,
+            "plot-lateness",
+            plots::percentile_plot("Lateness percentile distribution", &s.histograms.lateness)?,
+            "Per-event lateness (arrival − scheduled time) from the merged HdrHistogram, ms, \
+             against the percentile; the x axis is a log scale of 1/(1−p), so 90%, 99%, \
+             99.9% … are equally spaced and the tail is visible. The line ends at the max.",
+        );
+    }
     let show_rss = s.embedded || s.processes.server.is_some();
     let [users, errors, rss] = plots::timeline_plots(&s.timeline, s.embedded, show_rss)?;
     let period = s.timeline.period_ms;
@@ -552,6 +623,43 @@ fn plots_section(out: &mut String, s: &Summary) -> anyhow::Result<()> {
         );
     }
     out.push_str("</section>\n");
+    Ok(())
+}
+
+/// `--llm`: the first-byte and first-token distributions on one plot, and the gaps between
+/// content events beside the time per token.
+fn llm_plots(out: &mut String, s: &Summary) -> anyhow::Result<()> {
+    let h = &s.histograms.llm;
+    figure(
+        out,
+        "plot-llm-ttft",
+        plots::percentile_lines_plot(
+            "Time to first token and to first byte",
+            "ms",
+            &[
+                ("time to first token", &h.ttft),
+                ("time to first byte", &h.ttfb),
+            ],
+        )?,
+        "Per completed request: request sent → first event with content (TTFT), and → \
+         response headers (TTFB), ms, against the percentile on a log scale of 1/(1−p).",
+    );
+    figure(
+        out,
+        "plot-llm-itl",
+        plots::percentile_lines_plot(
+            "Inter-token and inter-event latency",
+            "ms",
+            &[
+                ("inter-token latency (TPOT, per request)", &h.itl),
+                ("inter-event latency (per gap)", &h.inter_event),
+            ],
+        )?,
+        "Time per output token after the first, one value per request with usage \
+         ((last content event − first) / the tokens after the first event), beside every gap between \
+         consecutive content events: a server that sends several tokens per event shows \
+         gaps longer than its time per token.",
+    );
     Ok(())
 }
 

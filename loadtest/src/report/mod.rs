@@ -4,6 +4,7 @@
 //! - [`summary`]: the result of a run as one serde value (the JSON summary).
 //! - [`counters`]: the one table of counters: label, JSON key, gate key.
 //! - [`console`]: the progress line and the console summary.
+//! - [`llm`]: `--llm`'s latency rows and rates, for the console and the page.
 //! - [`hiccups`]: the load generator's own stalls, and when they warn.
 //! - [`files`]: the JSON summary, percentile distributions and the HdrHistogram log.
 //! - [`thresholds`]: the gate's limits, from a TOML file and `--gate-*` flags.
@@ -17,6 +18,7 @@ pub mod files;
 pub mod gate;
 pub mod hiccups;
 pub mod html;
+pub mod llm;
 pub mod plots;
 pub mod summary;
 pub mod thresholds;

@@ -91,16 +91,35 @@ pub fn percentile_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
 /// # Errors
 /// When plotters fails to draw (it should not, drawing into a string).
 pub fn percentile_plot(title: &str, h: &Histogram<u64>) -> anyhow::Result<Option<String>> {
-    let points = percentile_points(h);
-    if points.is_empty() {
+    percentile_lines_plot(title, "lateness, ms", &[("", h)])
+}
+
+/// The percentile plot of several histograms (µs) on one chart, each line labelled in a
+/// legend (no legend for a single line with an empty label): how two latencies compare
+/// across the whole distribution. `None` when every histogram is empty.
+///
+/// # Errors
+/// When plotters fails to draw (it should not, drawing into a string).
+pub fn percentile_lines_plot(
+    title: &str,
+    y_desc: &str,
+    histograms: &[(&str, &Histogram<u64>)],
+) -> anyhow::Result<Option<String>> {
+    let lines: Vec<(&str, Vec<(f64, f64)>)> = histograms
+        .iter()
+        .map(|(label, h)| (*label, percentile_points(h)))
+        .filter(|(_, points)| !points.is_empty())
+        .collect();
+    if lines.is_empty() {
         return Ok(None);
     }
-    let end = points.iter().map(|p| p.0).fold(0.0, f64::max);
+    let all = || lines.iter().flat_map(|(_, points)| points.iter());
+    let end = all().map(|p| p.0).fold(0.0, f64::max);
     // At least up to 99.9%, and one more decade than the data reach.
     let decades = end.ceil().max(3.0);
     let mut keys = vec![0.0, 2f64.log10()];
     keys.extend((1..=decades as u32).map(f64::from));
-    let y_max = nice_max(points.iter().map(|p| p.1));
+    let y_max = nice_max(all().map(|p| p.1));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -111,16 +130,35 @@ pub fn percentile_plot(title: &str, h: &Histogram<u64>) -> anyhow::Result<Option
         chart
             .configure_mesh()
             .x_desc("percentile (log scale of 1/(1-p))")
-            .y_desc("lateness, ms")
+            .y_desc(y_desc)
             .x_label_formatter(&|x| percentile_label(*x))
             .y_label_formatter(&|y| format!("{y}"))
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 15))
             .draw()
             .map_err(draw_error)?;
-        chart
-            .draw_series(LineSeries::new(points, COLOURS[0].stroke_width(2)))
-            .map_err(draw_error)?;
+        let legend = lines.iter().any(|(label, _)| !label.is_empty());
+        for (i, (label, points)) in lines.into_iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let series = chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .map_err(draw_error)?;
+            if legend {
+                series.label(label).legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+            }
+        }
+        if legend {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font((FONT, 14))
+                .draw()
+                .map_err(draw_error)?;
+        }
         root.present().map_err(draw_error)?;
     }
     Ok(Some(svg))

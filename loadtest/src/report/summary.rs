@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::measure::counters::Counters;
-use crate::measure::metrics::Histograms;
+use crate::measure::metrics::{Histograms, LlmHistograms};
 use crate::measure::storm::StormShape;
 use crate::measure::timeline::Timeline;
 use crate::probe::aftermath::ServerAfterRun;
@@ -54,6 +54,103 @@ impl Percentiles {
             p99_ms: ms(h.value_at_quantile(0.99)),
             p999_ms: ms(h.value_at_quantile(0.999)),
             max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// Percentiles of a rate, in tokens per second. For a rate the low end is the bad one, so
+/// `p1` and `p10` stand beside the median.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct RatePercentiles {
+    /// Samples recorded.
+    pub count: u64,
+    /// Smallest sample.
+    pub min: f64,
+    /// 1st percentile.
+    pub p1: f64,
+    /// 10th percentile.
+    pub p10: f64,
+    /// Median.
+    pub p50: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+impl RatePercentiles {
+    /// The percentiles of `h`, which holds thousandths (all zero when it is empty).
+    #[must_use]
+    pub fn of_milli(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let unit = |v: u64| v as f64 / 1000.0;
+        Self {
+            count: h.len(),
+            min: unit(h.min()),
+            p1: unit(h.value_at_quantile(0.01)),
+            p10: unit(h.value_at_quantile(0.10)),
+            p50: unit(h.value_at_quantile(0.50)),
+            mean: h.mean() / 1000.0,
+            max: unit(h.max()),
+        }
+    }
+}
+
+/// `--llm`: the completions' figures (the JSON summary's `llm`). Latencies are over
+/// completed requests; the token figures only over those whose stream reported usage, and
+/// `None` when none did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LlmSummary {
+    /// The pause between a user's requests, ms.
+    pub think_ms: u64,
+    /// The limit on a whole request, s.
+    pub request_timeout_secs: u64,
+    /// Completed requests per second of the run's elapsed time.
+    pub requests_per_sec: f64,
+    /// The output tokens of completed requests (from their usage) per second of the run's
+    /// elapsed time; `None` when no stream reported usage.
+    pub output_tokens_per_sec: Option<f64>,
+    /// Request sent to response headers (time to first byte).
+    pub ttfb: Percentiles,
+    /// Request sent to the first event with content (time to first token).
+    pub ttft: Percentiles,
+    /// Between consecutive content events of a request.
+    pub inter_event: Percentiles,
+    /// Per request, the time per output token after the first content event: (last content
+    /// event − first) / the tokens after the first event (TPOT); `None` without usage.
+    pub itl: Option<Percentiles>,
+    /// Request sent to the end of its stream.
+    pub e2e: Percentiles,
+    /// Per request, completion tokens / end-to-end time; `None` without usage.
+    pub request_output_tokens_per_sec: Option<RatePercentiles>,
+}
+
+impl LlmSummary {
+    /// The figures of `h` and `c` over `elapsed` seconds, with the run's settings.
+    #[must_use]
+    pub fn of(
+        h: &LlmHistograms,
+        c: &Counters,
+        elapsed_secs: f64,
+        think_ms: u64,
+        request_timeout_secs: u64,
+    ) -> Self {
+        let per_sec = |n: u64| n as f64 / elapsed_secs.max(1e-9);
+        let with_usage = c.llm_completed > c.llm_without_usage;
+        Self {
+            think_ms,
+            request_timeout_secs,
+            requests_per_sec: per_sec(c.llm_completed),
+            output_tokens_per_sec: with_usage.then(|| per_sec(c.llm_output_tokens)),
+            ttfb: Percentiles::of(&h.ttfb),
+            ttft: Percentiles::of(&h.ttft),
+            inter_event: Percentiles::of(&h.inter_event),
+            itl: (!h.itl.is_empty()).then(|| Percentiles::of(&h.itl)),
+            e2e: Percentiles::of(&h.e2e),
+            request_output_tokens_per_sec: (!h.tokens_per_sec_milli.is_empty())
+                .then(|| RatePercentiles::of_milli(&h.tokens_per_sec_milli)),
         }
     }
 }
@@ -329,18 +426,22 @@ pub struct Summary {
     pub timeline: Timeline,
     /// The busiest 10 ms, 100 ms and second of connection attempts and opens.
     pub storm: StormShape,
+    /// `--llm`: the completions' figures; absent without `--llm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmSummary>,
     /// The merged histograms, for the percentile and interval-log files.
     #[serde(skip)]
     pub histograms: Histograms,
 }
 
 impl Summary {
-    /// True when nothing was lost, duplicated, out of order or malformed, and no
-    /// connection failed or broke.
+    /// True when nothing was lost, duplicated, out of order or malformed, no connection
+    /// failed or broke, and (`--llm`) no request failed in its stream.
     #[must_use]
     pub fn is_clean(&self) -> bool {
         let c = &self.counters;
-        c.lost == 0
+        c.llm_failed() == 0
+            && c.lost == 0
             && c.duplicated == 0
             && c.out_of_order == 0
             && c.malformed == 0
@@ -392,6 +493,31 @@ mod tests {
         assert!((p.p50_ms - 50.0).abs() < 0.1, "{p:?}");
         assert!((p.p99_ms - 99.0).abs() < 0.1, "{p:?}");
         assert!((p.max_ms - 100.0).abs() < 0.1, "{p:?}");
+    }
+
+    #[test]
+    fn token_figures_need_usage_and_rates_are_per_second() {
+        let mut h = LlmHistograms::default();
+        let c = Counters {
+            llm_completed: 10,
+            llm_without_usage: 10,
+            ..Counters::default()
+        };
+        let s = LlmSummary::of(&h, &c, 2.0, 0, 120);
+        assert!((s.requests_per_sec - 5.0).abs() < 1e-9);
+        assert_eq!(s.output_tokens_per_sec, None);
+        assert_eq!((s.itl, s.request_output_tokens_per_sec), (None, None));
+        h.tokens_per_sec_milli.record(50_000).unwrap();
+        record(&mut h.itl, Duration::from_millis(20));
+        let c = Counters {
+            llm_without_usage: 0,
+            llm_output_tokens: 160,
+            ..c
+        };
+        let s = LlmSummary::of(&h, &c, 2.0, 0, 120);
+        assert_eq!(s.output_tokens_per_sec, Some(80.0));
+        assert!((s.itl.unwrap().p50_ms - 20.0).abs() < 0.1);
+        assert!((s.request_output_tokens_per_sec.unwrap().p50 - 50.0).abs() < 0.1);
     }
 
     #[test]

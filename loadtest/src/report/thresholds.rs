@@ -111,6 +111,25 @@ pub struct Thresholds {
     /// streams closed and freed memory was returned).
     #[arg(long = "gate-max-rss-growth-pct", value_name = "PCT")]
     pub max_rss_growth_pct: Option<f64>,
+    /// `--llm`: highest p99 time to first token, ms.
+    #[arg(long = "gate-max-ttft-p99-ms", value_name = "MS")]
+    pub max_ttft_p99_ms: Option<f64>,
+    /// `--llm`: highest p99 inter-token latency (time per output token after the first, per
+    /// request; needs usage in the stream), ms.
+    #[arg(long = "gate-max-itl-p99-ms", value_name = "MS")]
+    pub max_itl_p99_ms: Option<f64>,
+    /// `--llm`: highest p99 gap between content events, ms.
+    #[arg(long = "gate-max-inter-event-p99-ms", value_name = "MS")]
+    pub max_inter_event_p99_ms: Option<f64>,
+    /// `--llm`: highest p99 end-to-end request time, ms.
+    #[arg(long = "gate-max-e2e-p99-ms", value_name = "MS")]
+    pub max_e2e_p99_ms: Option<f64>,
+    /// `--llm`: fewest output tokens per second over the run (needs usage in the stream).
+    #[arg(long = "gate-min-output-tokens-per-sec", value_name = "RATE")]
+    pub min_output_tokens_per_sec: Option<f64>,
+    /// `--llm`: fewest completed requests per second over the run.
+    #[arg(long = "gate-min-requests-per-sec", value_name = "RATE")]
+    pub min_requests_per_sec: Option<f64>,
     /// Most of any counter, named by its key in the JSON summary's `counters`
     /// (`--gate-max-count idle_timeouts=0`, repeatable; in a file, a `[max_counts]` table):
     /// every misbehaviour the run counts can fail the gate.
@@ -193,7 +212,13 @@ impl Thresholds {
             max_resumed_wrong,
             max_rss_per_connection_kib,
             max_streams_after,
-            max_rss_growth_pct
+            max_rss_growth_pct,
+            max_ttft_p99_ms,
+            max_itl_p99_ms,
+            max_inter_event_p99_ms,
+            max_e2e_p99_ms,
+            min_output_tokens_per_sec,
+            min_requests_per_sec
         )
     }
 }

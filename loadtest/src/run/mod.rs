@@ -5,6 +5,7 @@
 //! - [`options`]: our flags beside goose's flattened `GooseConfiguration`.
 //! - [`runner`]: one run from options to [`crate::report::summary::Summary`].
 //! - [`scenario`]: the goose scenario: one event source per user.
+//! - [`llm`]: `--llm`'s scenario: completion requests in turn per user.
 //! - `monitor`: the killswitch, the peaks, the timeline and the progress line while the
 //!   run goes.
 //! - [`embedded`]: the server started inside this process (and restarted mid-run).
@@ -14,6 +15,7 @@
 pub mod capacity;
 pub mod command;
 pub mod embedded;
+pub mod llm;
 mod monitor;
 pub mod options;
 pub mod runner;

@@ -26,6 +26,9 @@ pub const DEFAULT_RATE: &str = "500";
 pub const DEFAULT_INTERVAL_MS: u64 = 100;
 /// Run time when `-t` is not given.
 pub const DEFAULT_RUN_TIME: &str = "30s";
+/// The longest `--think-ms` and `--request-timeout-secs`: a day, far past any run, and
+/// far from what the clock can add without overflowing.
+pub const MAX_LLM_WAIT_SECS: u64 = 24 * 3600;
 
 /// Load test for SSE servers: each goose user is one browser-like EventSource.
 ///
@@ -91,6 +94,41 @@ pub struct SseOptions {
         ]
     )]
     pub url: Option<Url>,
+
+    /// LLM token streams: each user sends completion requests in turn (POST --url with a
+    /// --body asking for "stream": true, as OpenAI-compatible APIs take it) until the run
+    /// ends, and each answer is read as a token stream ending at `data: [DONE]`: time to
+    /// first token, inter-token and inter-event latency, tokens/s. Needs --url and
+    /// --method POST (a GET is refused).
+    #[arg(
+        long,
+        requires = "url",
+        conflicts_with_all = ["drop_after", "interval_ms", "timestamp_field"]
+    )]
+    pub llm: bool,
+
+    /// --llm: the pause between the end of a user's request and its next one, in ms. A
+    /// failed request is followed by at least --min-retry-ms (or the Retry-After a 429 or
+    /// 503 asked for), so a server that fails at once is not hammered.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "MS",
+        requires = "llm",
+        value_parser = clap::value_parser!(u64).range(..=MAX_LLM_WAIT_SECS * 1000)
+    )]
+    pub think_ms: u64,
+
+    /// --llm: a request that has not ended this many seconds after it was sent is cut and
+    /// counted as timed out.
+    #[arg(
+        long,
+        default_value_t = 120,
+        value_name = "SECS",
+        requires = "llm",
+        value_parser = clap::value_parser!(u64).range(1..=MAX_LLM_WAIT_SECS)
+    )]
+    pub request_timeout_secs: u64,
 
     /// sse-digits: path of the event stream on the host.
     #[arg(long, default_value = "/digits", value_name = "PATH")]
@@ -448,6 +486,28 @@ mod tests {
         assert!(Options::try_parse_from(["loadtest", "--url", "https://h/s"]).is_ok());
         assert!(Options::try_parse_from(["loadtest", "--url", "ftp://h/s"]).is_err());
         assert!(Options::try_parse_from(["loadtest", "--url", "/digits"]).is_err());
+    }
+
+    #[test]
+    fn llm_needs_a_url_and_its_flags_need_llm() {
+        let url = [
+            "loadtest",
+            "--url",
+            "http://127.0.0.1:1/v1/chat/completions",
+        ];
+        let parse = |extra: &[&str]| {
+            Options::try_parse_from(url.iter().chain(extra).copied().collect::<Vec<_>>())
+        };
+        let o = parse(&["--llm", "--think-ms", "50"]).unwrap();
+        assert!(o.sse.llm);
+        assert_eq!((o.sse.think_ms, o.sse.request_timeout_secs), (50, 120));
+        assert!(Options::try_parse_from(["loadtest", "--llm"]).is_err());
+        assert!(parse(&["--think-ms", "50"]).is_err());
+        assert!(parse(&["--request-timeout-secs", "5"]).is_err());
+        assert!(parse(&["--llm", "--drop-after", "3"]).is_err());
+        assert!(parse(&["--llm", "--interval-ms", "100"]).is_err());
+        assert!(parse(&["--llm", "--request-timeout-secs", "0"]).is_err());
+        assert!(parse(&["--llm", "--think-ms", "18446744073709551615"]).is_err());
     }
 
     #[test]

@@ -12,16 +12,18 @@ use goose::GooseAttack;
 use sse_digits::config::Config;
 use tokio::sync::{oneshot, Mutex};
 
-use crate::client::request::HttpVersion;
-use crate::client::{ClientOptions, ClientPool, PoolOptions, RequestSpec, Stop};
+use crate::client::request::{HttpVersion, Method};
+use crate::client::{ClientOptions, ClientPool, CompletionOptions, PoolOptions, RequestSpec, Stop};
 use crate::measure::hiccup::{self, HiccupMeter};
 use crate::measure::metrics::Metrics;
 use crate::probe::aftermath::{self, ServerAfterRun};
 use crate::probe::procstat::{self, ProcSample};
 use crate::report::summary::{
-    HiccupSummary, Latencies, LatenessAgainst, ProcessUsage, Processes, RequestSummary, Summary,
+    HiccupSummary, Latencies, LatenessAgainst, LlmSummary, ProcessUsage, Processes, RequestSummary,
+    Summary,
 };
 use crate::run::embedded::EmbeddedServer;
+use crate::run::llm::{self, LlmContext};
 use crate::run::monitor::{monitor, MonitorArgs};
 use crate::run::options::{Options, SseOptions, DEFAULT_RATE, DEFAULT_RUN_TIME, DEFAULT_USERS};
 use crate::run::scenario::{scenario, RunContext};
@@ -121,6 +123,12 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     }
     sse.limits.validate().map_err(anyhow::Error::msg)?;
     let request = Arc::new(sse.request.resolve()?);
+    if sse.llm && request.method == Method::Get {
+        bail!(
+            "--llm sends completion requests: give --method POST with a --body (or --body-file) \
+             such as '{{\"model\":\"m\",\"stream\":true,\"messages\":[…]}}'"
+        );
+    }
     if plan.goose.accept_invalid_certs {
         bail!("--accept-invalid-certs is goose's own client's, which no event source uses: give --insecure");
     }
@@ -244,7 +252,19 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         .map_err(|e| anyhow!("goose: {e}"))?
         .set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
         .map_err(|e| anyhow!("goose: {e}"))?
-        .register_scenario(scenario(Arc::clone(&context)));
+        .register_scenario(if sse.llm {
+            llm::scenario(Arc::new(LlmContext {
+                run: Arc::clone(&context),
+                completion: CompletionOptions::from_limits(
+                    &sse.limits,
+                    Duration::from_secs(sse.request_timeout_secs),
+                    Arc::clone(&request),
+                ),
+                think: Duration::from_millis(sse.think_ms),
+            }))
+        } else {
+            scenario(Arc::clone(&context))
+        });
     // Tickers on the users' runtime, one per worker, until the users' deadline (the end's
     // burst of closing sources records no event).
     let hiccup_meter = HiccupMeter::start(
@@ -339,6 +359,15 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
                 .as_secs_f64()
         }),
     };
+    let llm = sse.llm.then(|| {
+        LlmSummary::of(
+            &histograms.llm,
+            &counters,
+            elapsed.as_secs_f64(),
+            sse.think_ms,
+            sse.request_timeout_secs,
+        )
+    });
     Ok(Summary {
         target,
         request: request_summary(&request),
@@ -372,6 +401,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             .get()
             .map(crate::measure::storm::Arrivals::shape)
             .unwrap_or_default(),
+        llm,
         histograms,
     })
 }
