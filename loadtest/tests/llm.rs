@@ -209,6 +209,9 @@ enum Hostile {
     NoUsage,
     /// One token, then nothing until the client leaves.
     Stall,
+    /// Tokens, a final chunk and `[DONE]`, then the connection held open: the request must
+    /// end at `[DONE]`, not at the body's end.
+    DoneThenHold,
 }
 
 const HEAD: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
@@ -277,11 +280,12 @@ async fn answer(mut socket: TcpStream, hostile: Hostile) {
         ),
         Hostile::NoUsage => format!("{HEAD}{ROLE}{TOKEN}{TOKEN}{TOKEN}{STOP}data: [DONE]\n\n"),
         Hostile::Stall => format!("{HEAD}{ROLE}{TOKEN}"),
+        Hostile::DoneThenHold => format!("{HEAD}{ROLE}{TOKEN}{TOKEN}{STOP}data: [DONE]\n\n"),
     };
     if socket.write_all(body.as_bytes()).await.is_err() {
         return;
     }
-    if matches!(hostile, Hostile::Stall) {
+    if matches!(hostile, Hostile::Stall | Hostile::DoneThenHold) {
         let mut rest = [0u8; 64];
         let _ = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut rest)).await;
     }
@@ -324,6 +328,19 @@ async fn without_usage_requests_complete_and_token_figures_are_not_measured() {
         text.contains("ITL (TPOT)      not measured"),
         "the console says so:\n{text}"
     );
+}
+
+/// `[DONE]` ends the request even while the server keeps the connection open, and the next
+/// request is a new one: nothing is reconnected or resumed, as an EventSource would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn done_ends_a_request_without_reconnecting() {
+    let summary = load_test(hostile(Hostile::DoneThenHold).await, 2, &["--think-ms", "50"]).await;
+    let c = &summary.counters;
+    assert!(c.llm_completed >= USERS * 3, "several requests in turn: {c:?}");
+    assert_eq!(c.llm_failed(), 0, "{c:?}");
+    assert_eq!(c.reconnects, 0, "{c:?}");
+    let e2e = &llm(&summary).e2e;
+    assert!(e2e.max_ms < 1000.0, "a request waited past [DONE]: {e2e:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
