@@ -334,9 +334,17 @@ async fn without_usage_requests_complete_and_token_figures_are_not_measured() {
 /// request is a new one: nothing is reconnected or resumed, as an EventSource would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn done_ends_a_request_without_reconnecting() {
-    let summary = load_test(hostile(Hostile::DoneThenHold).await, 2, &["--think-ms", "50"]).await;
+    let summary = load_test(
+        hostile(Hostile::DoneThenHold).await,
+        2,
+        &["--think-ms", "50"],
+    )
+    .await;
     let c = &summary.counters;
-    assert!(c.llm_completed >= USERS * 3, "several requests in turn: {c:?}");
+    assert!(
+        c.llm_completed >= USERS * 3,
+        "several requests in turn: {c:?}"
+    );
     assert_eq!(c.llm_failed(), 0, "{c:?}");
     assert_eq!(c.reconnects, 0, "{c:?}");
     let e2e = &llm(&summary).e2e;
