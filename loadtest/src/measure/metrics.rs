@@ -83,6 +83,11 @@ impl Histograms {
         .into_iter()
     }
 
+    /// The histogram named `name` (one of [`Self::iter`]'s names), to set it.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Histogram<u64>> {
+        self.iter_mut().find(|(n, _)| *n == name).map(|(_, h)| h)
+    }
+
     fn iter_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut Histogram<u64>)> {
         [
             ("open", &mut self.open),
@@ -189,6 +194,19 @@ impl Metrics {
             counters.add(&shard.counters);
         }
         (histograms, counters)
+    }
+
+    /// The lateness histogram of all shards so far: what the monitor reads each sample to
+    /// find the lateness of the last interval (each shard is locked only while it is added).
+    #[must_use]
+    pub fn merged_lateness(&self) -> Histogram<u64> {
+        let mut lateness = new_histogram();
+        for shard in lock(&self.shards).iter() {
+            lateness
+                .add(&lock(shard).histograms.lateness)
+                .expect("histograms share bounds, so adding cannot fail");
+        }
+        lateness
     }
 }
 

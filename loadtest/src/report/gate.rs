@@ -334,6 +334,8 @@ mod tests {
             timeline: crate::measure::timeline::Timeline::default(),
             storm: crate::measure::storm::StormShape::default(),
             histograms: crate::measure::metrics::Histograms::default(),
+            load_generators: Vec::new(),
+            lateness_slots: crate::measure::slots::LatenessSlots::default(),
         };
         summary.peak_open_streams = 2000;
         summary.counters.events = 500_000;

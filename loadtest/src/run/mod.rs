@@ -10,15 +10,21 @@
 //! - [`embedded`]: the server started inside this process (and restarted mid-run).
 //! - [`capacity`]: the capacity search, runs of rising load; [`search`]: its decisions,
 //!   pure.
+//! - [`start_at`]: waiting for a common start moment (`--start-at`).
+//! - [`processes`]: one run as several load-generator processes (`--processes`);
+//!   [`merge`]: `loadtest merge`, the parts of several machines added.
 
 pub mod capacity;
 pub mod command;
 pub mod embedded;
+pub mod merge;
 mod monitor;
 pub mod options;
+pub mod processes;
 pub mod runner;
 pub mod scenario;
 pub mod search;
+pub mod start_at;
 
 pub use options::Options;
-pub use runner::run;
+pub use runner::{run, run_part};

@@ -18,9 +18,8 @@ use crate::measure::hiccup::{self, HiccupMeter};
 use crate::measure::metrics::Metrics;
 use crate::probe::aftermath::{self, ServerAfterRun};
 use crate::probe::procstat::{self, ProcSample};
-use crate::report::summary::{
-    HiccupSummary, Latencies, LatenessAgainst, ProcessUsage, Processes, RequestSummary, Summary,
-};
+use crate::report::part::Part;
+use crate::report::summary::{LatenessAgainst, ProcessUsage, Processes, RequestSummary, Summary};
 use crate::run::embedded::EmbeddedServer;
 use crate::run::monitor::{monitor, MonitorArgs};
 use crate::run::options::{Options, SseOptions, DEFAULT_RATE, DEFAULT_RUN_TIME, DEFAULT_USERS};
@@ -111,6 +110,15 @@ pub fn embedded_config(sse: &SseOptions, file_limit: procstat::FileLimit) -> Con
 /// When the options are inconsistent, the open-files budget is too small, the embedded
 /// server cannot start, or goose fails.
 pub async fn run(options: Options) -> anyhow::Result<Summary> {
+    Ok(run_part(options).await?.summary())
+}
+
+/// Runs the load test once and returns what it measured as a [`Part`], which
+/// [`Part::summary`] turns into the summary (and `--part-file` writes).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_part(options: Options) -> anyhow::Result<Part> {
     let sse = options.sse.clone();
     let plan = plan(&options.goose)?;
     let embedded = plan.goose.host.is_none() && sse.url.is_none();
@@ -174,6 +182,9 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     } else {
         aftermath::scrape(&scraper, &host).await
     };
+    if let Some(at) = sse.start_at {
+        crate::run::start_at::wait_until(at).await?;
+    }
     let metrics = Metrics::new();
     let total = plan.ramp + plan.run_time + GRACE;
     let started = Instant::now();
@@ -339,7 +350,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
                 .as_secs_f64()
         }),
     };
-    Ok(Summary {
+    Ok(Part {
         target,
         request: request_summary(&request),
         started_unix_secs: started_wall
@@ -350,29 +361,24 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         users: plan.users,
         interval_ms: sse.interval_ms(),
         lateness_against: LatenessAgainst::of(&profile.lateness),
-        offered_events_per_sec: match sse.interval_ms() {
-            0 => 0.0,
-            ms => plan.users as f64 * 1000.0 / ms as f64,
-        },
         elapsed_secs: elapsed.as_secs_f64(),
-        events_per_sec: counters.events as f64 / elapsed.as_secs_f64().max(1e-9),
         steady_events_per_sec: peaks.steady_events_per_sec,
         peak_open_streams: peaks.open_streams,
         server_lateness: peaks.server_lateness,
         server_after,
         file_limit,
-        latencies: Latencies::of(&histograms),
-        load_generator_hiccups: Some(HiccupSummary::of(&hiccups)),
         counters,
-        processes,
+        histograms,
+        hiccups: Some(hiccups),
+        processes: vec![processes],
         timeline: peaks.timeline,
         storm: metrics
             .live
             .arrivals
             .get()
-            .map(crate::measure::storm::Arrivals::shape)
+            .map(crate::measure::storm::Arrivals::bins)
             .unwrap_or_default(),
-        histograms,
+        lateness_slots: peaks.lateness_slots,
     })
 }
 
