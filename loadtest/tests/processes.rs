@@ -252,3 +252,54 @@ async fn a_damaged_part_is_refused_naming_the_file() {
     assert!(stderr.contains("broken.part.json"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A counter's value in a Prometheus text page.
+fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_spread_round_robin_over_several_hosts() {
+    use clap::Parser as _;
+    let start = || {
+        let app = Application::build(Config {
+            bind: ([127, 0, 0, 1], 0).into(),
+            workers: 1,
+            ..Config::default()
+        })
+        .unwrap();
+        let host = format!("http://{}", app.local_addr());
+        let handle = app.handle();
+        (host, handle, tokio::spawn(app.run_until_stopped()))
+    };
+    let (a, a_handle, a_task) = start();
+    let (b, b_handle, b_task) = start();
+    let hosts = format!("{a},{b}");
+    let mut args = small_run(&hosts, 6);
+    args.insert(0, "loadtest".into());
+    let summary = loadtest::run(loadtest::Options::try_parse_from(&args).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(summary.peak_open_streams, 6);
+    assert_eq!(summary.counters.lost, 0);
+    assert!(
+        summary.target.contains(&a) && summary.target.contains(&b),
+        "{}",
+        summary.target
+    );
+    for host in [&a, &b] {
+        let page = reqwest::get(format!("{host}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let started = metric(&page, "sse_streams_started_total");
+        assert_eq!(started, Some(3.0), "{host}: half the users");
+    }
+    for (handle, task) in [(a_handle, a_task), (b_handle, b_task)] {
+        handle.stop().await;
+        task.await.unwrap().unwrap();
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`capacity`]: the capacity search, runs of rising load; [`search`]: its decisions,
 //!   pure.
 //! - [`start_at`]: waiting for a common start moment (`--start-at`).
+//! - [`targets`]: `--host a,b,…`, several servers with users spread over them.
 //! - [`processes`]: one run as several load-generator processes (`--processes`);
 //!   [`merge`]: `loadtest merge`, the parts of several machines added.
 
@@ -25,6 +26,7 @@ pub mod runner;
 pub mod scenario;
 pub mod search;
 pub mod start_at;
+pub mod targets;
 
 pub use options::Options;
 pub use runner::{run, run_part};

@@ -149,6 +149,11 @@ pub async fn run_part(options: Options) -> anyhow::Result<Part> {
         .map_err(anyhow::Error::msg)?;
 
     let mut goose = plan.goose;
+    let hosts = crate::run::targets::split_hosts(goose.host.as_deref())?;
+    if let Some(first) = hosts.first() {
+        // Goose needs one host; each user picks its own from the list.
+        goose.host = Some(first.as_str().trim_end_matches('/').to_owned());
+    }
     if let Some(url) = &sse.url {
         // Goose needs a host; every user requests the whole URL.
         goose.host = Some(url.origin().ascii_serialization());
@@ -163,6 +168,7 @@ pub async fn run_part(options: Options) -> anyhow::Result<Part> {
     let host = goose.host.clone().unwrap_or_default();
     let target = match &sse.url {
         Some(url) => url.to_string(),
+        None if hosts.len() > 1 => crate::run::targets::describe(&hosts, &sse.path_and_query()),
         None => format!("{}{}", host.trim_end_matches('/'), sse.path_and_query()),
     };
     let profile = sse.profile();
@@ -210,6 +216,7 @@ pub async fn run_part(options: Options) -> anyhow::Result<Part> {
         client: ClientOptions::from_limits(&sse.limits, sse.drop_after)
             .with_request(Arc::clone(&request)),
         path_and_query: sse.path_and_query(),
+        hosts: if hosts.len() > 1 { hosts } else { Vec::new() },
         request_name: sse
             .url
             .as_ref()
