@@ -26,6 +26,7 @@
 //!   - [`measure::timeline`], [`measure::storm`], [`measure::outage`]: the run over time,
 //!     connection storms, the planned outages.
 //!   - [`measure::hiccup`]: the load generator's own stalls, from tickers on its runtime.
+//!   - [`measure::slots`]: lateness per time slot, bounded and addable.
 //! - [`report`]: the results as data and text (uses `measure` and `probe`).
 //!   - [`report::counters`]: the one table of counters (label, JSON key, gate key).
 //!   - [`report::summary`]: the serde summary; [`report::console`]: progress line and
@@ -33,7 +34,10 @@
 //!   - [`report::thresholds`]: the gate's limits; [`report::gate`]: PASS/FAIL.
 //!   - [`report::hiccups`]: when the load generator's hiccups warn.
 //!   - [`report::llm`]: `--llm`'s latency rows and rates, for the console and the page.
-//!   - [`report::html`] with [`report::plots`]: the `--report-dir` page.
+//!   - [`report::html`] with [`report::plots`] and [`report::over_time`]: the
+//!     `--report-dir` page.
+//!   - [`report::part`]: what one process measured, added across processes; the one way
+//!     to a summary. [`report::part_file`]: a part as a file.
 //! - [`run`](mod@run): options, goose and the run itself (uses everything).
 //!   - [`run::command`]: what the `loadtest` binary does with its options.
 //!   - [`run::options`], [`run::runner`], [`run::scenario`], [`run::embedded`]: the
@@ -41,6 +45,8 @@
 //!   - [`run::llm`]: `--llm`'s goose scenario, completion requests in turn.
 //!   - `run::monitor` (private): the killswitch, peaks, timeline and progress line.
 //!   - [`run::capacity`]: the capacity search; [`run::search`]: its decisions, pure.
+//!   - [`run::processes`]: one run as several processes; [`run::merge`]: `loadtest
+//!     merge`; [`run::start_at`]: a common start moment; [`run::targets`]: several hosts.
 
 pub mod client;
 pub mod measure;

@@ -98,9 +98,16 @@ async fn the_report_is_self_contained_html_whose_figures_match_the_json_summary(
     for id in ["summary", "gate", "plots", "goose"] {
         assert_eq!(select(&doc, &format!("section#{id}")).len(), 1, "{id}");
     }
-    // Lateness percentiles, users and events/s, reconnects and errors, RSS (embedded).
-    assert_eq!(select(&doc, "svg").len(), 4);
-    for id in ["plot-lateness", "plot-users", "plot-errors", "plot-rss"] {
+    // Lateness percentiles, users and events/s, lateness p99 and reconnections over time,
+    // reconnects and errors, RSS (embedded).
+    assert_eq!(select(&doc, "svg").len(), 5);
+    for id in [
+        "plot-lateness",
+        "plot-users",
+        "plot-over-time",
+        "plot-errors",
+        "plot-rss",
+    ] {
         assert_eq!(select(&doc, &format!("figure#{id} svg")).len(), 1, "{id}");
     }
     let goose: Vec<_> = select(&doc, "section#goose a")

@@ -41,6 +41,14 @@ macro_rules! counters {
                 }
             }
 
+            /// The `u64` field named `name` (one of [`Self::NAMES`]), to set it.
+            pub fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
+                match name {
+                    $( stringify!($name) => Some(&mut self.$name), )*
+                    _ => None,
+                }
+            }
+
             /// Adds every count of `other` into this one.
             pub fn add(&mut self, other: &Self) {
                 $( self.$name += other.$name; )*

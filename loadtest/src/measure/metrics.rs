@@ -161,7 +161,18 @@ impl Histograms {
         .into_iter()
     }
 
+    /// Every histogram with its name, the `--llm` ones too: what a run part keeps.
+    pub fn all(&self) -> impl Iterator<Item = (&'static str, &Histogram<u64>)> {
+        self.iter().chain(self.llm.iter())
+    }
+
+    /// The histogram named `name` (one of [`Self::all`]'s names), to set it.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Histogram<u64>> {
+        self.iter_mut().find(|(n, _)| *n == name).map(|(_, h)| h)
+    }
+
     fn iter_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut Histogram<u64>)> {
+        let llm = &mut self.llm;
         [
             ("open", &mut self.open),
             ("first_event", &mut self.first_event),
@@ -169,6 +180,12 @@ impl Histograms {
             ("lateness_steady", &mut self.lateness_steady),
             ("reconnect", &mut self.reconnect),
             ("retry_overshoot", &mut self.retry_overshoot),
+            ("llm_ttfb", &mut llm.ttfb),
+            ("llm_ttft", &mut llm.ttft),
+            ("llm_inter_event", &mut llm.inter_event),
+            ("llm_itl", &mut llm.itl),
+            ("llm_e2e", &mut llm.e2e),
+            ("llm_tokens_per_sec_milli", &mut llm.tokens_per_sec_milli),
         ]
         .into_iter()
     }
@@ -267,6 +284,19 @@ impl Metrics {
             counters.add(&shard.counters);
         }
         (histograms, counters)
+    }
+
+    /// The lateness histogram of all shards so far: what the monitor reads each sample to
+    /// find the lateness of the last interval (each shard is locked only while it is added).
+    #[must_use]
+    pub fn merged_lateness(&self) -> Histogram<u64> {
+        let mut lateness = new_histogram();
+        for shard in lock(&self.shards).iter() {
+            lateness
+                .add(&lock(shard).histograms.lateness)
+                .expect("histograms share bounds, so adding cannot fail");
+        }
+        lateness
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`storm`]: connection attempts and opens in 10 ms bins, for the busiest windows.
 //! - [`outage`]: when the embedded server was down on purpose, so its refusals are expected.
 //! - [`hiccup`]: the load generator's own stalls, from tickers on its runtime (as jHiccup).
+//! - [`slots`]: lateness per time slot of the run, bounded, for lateness over time.
 
 pub mod counters;
 pub mod hiccup;
@@ -22,5 +23,6 @@ pub mod metrics;
 pub mod outage;
 pub mod recorder;
 pub mod schedule;
+pub mod slots;
 pub mod storm;
 pub mod timeline;

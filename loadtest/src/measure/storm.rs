@@ -62,15 +62,84 @@ impl Arrivals {
     /// The busiest windows of attempts and of opens.
     #[must_use]
     pub fn shape(&self) -> StormShape {
-        let bin_ms = u64::try_from(self.bin.as_millis()).unwrap_or(u64::MAX);
+        self.bins().shape()
+    }
+
+    /// The counts so far, bin by bin.
+    #[must_use]
+    pub fn bins(&self) -> Bins {
         let load = |bins: &[AtomicU32]| -> Vec<u32> {
             bins.iter().map(|b| b.load(Ordering::Relaxed)).collect()
         };
+        Bins {
+            bin_ms: u64::try_from(self.bin.as_millis()).unwrap_or(u64::MAX),
+            attempts: load(&self.attempts),
+            opens: load(&self.opens),
+        }
+    }
+}
+
+/// The arrivals' bins as plain counts: what runs that started at the same moment
+/// (`--start-at`) add bin by bin, before their busiest windows are found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bins {
+    /// The bin width, ms.
+    pub bin_ms: u64,
+    /// Connection attempts per bin since the start.
+    pub attempts: Vec<u32>,
+    /// Streams opened per bin since the start.
+    pub opens: Vec<u32>,
+}
+
+impl Bins {
+    /// The busiest windows of attempts and of opens.
+    #[must_use]
+    pub fn shape(&self) -> StormShape {
+        let bin_ms = self.bin_ms.max(1);
         StormShape {
             bin_ms,
-            attempts: Peaks::of(&load(&self.attempts), bin_ms),
-            opens: Peaks::of(&load(&self.opens), bin_ms),
+            attempts: Peaks::of(&self.attempts, bin_ms),
+            opens: Peaks::of(&self.opens, bin_ms),
         }
+    }
+
+    /// Adds `other` bin by bin (the finer of the two is widened first; widths are the
+    /// base bin doubled some times).
+    pub fn add(&mut self, other: &Self) {
+        let mut other = other.clone();
+        if self.attempts.is_empty() && self.opens.is_empty() {
+            *self = other;
+            return;
+        }
+        while self.bin_ms < other.bin_ms {
+            self.widen();
+        }
+        while other.bin_ms < self.bin_ms {
+            other.widen();
+        }
+        for (mine, theirs) in [
+            (&mut self.attempts, &other.attempts),
+            (&mut self.opens, &other.opens),
+        ] {
+            if mine.len() < theirs.len() {
+                mine.resize(theirs.len(), 0);
+            }
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m = m.saturating_add(*t);
+            }
+        }
+    }
+
+    /// Adds neighbouring bins in pairs and doubles the width.
+    fn widen(&mut self) {
+        let pairs = |bins: &[u32]| -> Vec<u32> {
+            bins.chunks(2)
+                .map(|pair| pair.iter().fold(0u32, |sum, &c| sum.saturating_add(c)))
+                .collect()
+        };
+        self.attempts = pairs(&self.attempts);
+        self.opens = pairs(&self.opens);
+        self.bin_ms = self.bin_ms.saturating_mul(2).max(1);
     }
 }
 
@@ -178,6 +247,28 @@ mod tests {
         assert_eq!(spread.tenth.count, 200);
         assert_eq!(spread.second.count, 1000);
         assert!((spread.second.at_secs - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn runs_that_started_together_add_bin_by_bin() {
+        let started = Instant::now();
+        let a = Arrivals::new(started, Duration::from_secs(2));
+        let b = Arrivals::new(started, Duration::from_secs(2));
+        for i in 0..10u64 {
+            a.attempt(started + Duration::from_millis(1000 + i));
+            b.attempt(started + Duration::from_millis(1005 + i / 2));
+        }
+        let mut bins = a.bins();
+        bins.add(&b.bins());
+        let shape = bins.shape();
+        assert_eq!(shape.attempts.total, 20);
+        assert_eq!(shape.attempts.bin.count, 20);
+        let mut wide = b.bins();
+        wide.widen();
+        let mut sum = a.bins();
+        sum.add(&wide);
+        assert_eq!(sum.bin_ms, 20);
+        assert_eq!(sum.shape().attempts.bin.count, 20);
     }
 
     #[test]

@@ -5,13 +5,13 @@
 //! is dropped and the period doubles, so a long run keeps an even, coarser picture of the
 //! whole run rather than only its start or its end.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The most samples kept (at the 500 ms base period, 10 minutes before the first halving).
 pub const MAX_SAMPLES: usize = 1200;
 
 /// The live figures at one moment of the run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// Seconds since the run started.
     pub elapsed_secs: f64,

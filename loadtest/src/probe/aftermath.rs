@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sse_digits::telemetry::names::{RESIDENT_MEMORY, STREAMS_OPEN};
 
 /// How long an external server gets to notice that every client has gone.
@@ -18,7 +18,7 @@ const GAUGE_SETTLE: Duration = Duration::from_secs(10);
 const TRIM_WAIT: Duration = Duration::from_millis(6_000);
 
 /// The server's state after the run, and before it where memory is compared.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerAfterRun {
     /// Where the figures come from.
     pub measured_in: String,

@@ -3,7 +3,7 @@
 //! difference is how late the server itself sent the window's events, apart from any delay
 //! of the load generator (which matters when the generator fills its own cores).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sse_digits::telemetry::names::EVENT_LATENESS;
 
 /// What follows the histogram's name on a bucket's line, up to the bucket's bound: the
@@ -90,7 +90,7 @@ impl Buckets {
 pub const ON_TIME_MS: f64 = 20.0;
 
 /// How late the server sent the events of the steady window, by its own clock.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerLateness {
     /// Events the server sent in the window.
     pub events: u64,

@@ -260,7 +260,16 @@ pub fn render(s: &Summary) -> String {
     } else {
         "load test"
     };
+    let label = if s.load_generators.is_empty() {
+        label
+    } else {
+        "busiest process"
+    };
     usage_line(&mut out, label, &p.this_process);
+    // Each process of a run of several, as measured: never averaged.
+    for (i, each) in s.load_generators.iter().enumerate() {
+        usage_line(&mut out, &format!("process {}", i + 1), &each.this_process);
+    }
     if let Some(server_cpu) = p.embedded_server_cpu_secs {
         let _ = writeln!(
             out,

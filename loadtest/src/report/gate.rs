@@ -382,6 +382,8 @@ mod tests {
             storm: crate::measure::storm::StormShape::default(),
             llm: None,
             histograms: crate::measure::metrics::Histograms::default(),
+            load_generators: Vec::new(),
+            lateness_slots: crate::measure::slots::LatenessSlots::default(),
         };
         summary.peak_open_streams = 2000;
         summary.counters.events = 500_000;

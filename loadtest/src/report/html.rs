@@ -503,7 +503,21 @@ fn process_table(out: &mut String, s: &Summary) {
     } else {
         "load test"
     };
+    let label = if s.load_generators.is_empty() {
+        label
+    } else {
+        "busiest load-generator process"
+    };
     usage_rows(out, label, "this_process", &p.this_process);
+    // Each process of a run of several, as measured: never averaged.
+    for (i, each) in s.load_generators.iter().enumerate() {
+        usage_rows(
+            out,
+            &format!("load-generator process {}", i + 1),
+            &format!("load_generators.{i}.this_process"),
+            &each.this_process,
+        );
+    }
     if let Some(server_cpu) = p.embedded_server_cpu_secs {
         row(
             out,
@@ -600,6 +614,17 @@ fn plots_section(out: &mut String, s: &Summary) -> anyhow::Result<()> {
         &format!(
             "Open streams (connected users, left axis) and events received per second \
              (right axis), sampled every {period} ms."
+        ),
+    );
+    figure(
+        out,
+        "plot-over-time",
+        crate::report::over_time::plot(&s.lateness_slots, &s.timeline)?,
+        &format!(
+            "Lateness p99 of each {} ms of the run (left axis; from small per-slot \
+             histograms, about 6% resolution) and reconnection attempts per second (right \
+             axis): a restart shows where it happens and how long it lasts.",
+            s.lateness_slots.slot_ms
         ),
     );
     figure(

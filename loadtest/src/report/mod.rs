@@ -11,6 +11,9 @@
 //! - [`gate`]: those limits checked against a summary: PASS/FAIL and the exit code.
 //! - [`html`]: the `--report-dir` page, self-contained.
 //! - [`plots`]: that page's SVG plots.
+//! - [`part`]: what one process measured, added across processes; the one way to a
+//!   summary. [`part_file`]: a part as a file (`--part-file`, `loadtest merge`).
+//! - [`over_time`]: the page's plots of lateness p99 and reconnections per second over time.
 
 pub mod console;
 pub mod counters;
@@ -19,6 +22,9 @@ pub mod gate;
 pub mod hiccups;
 pub mod html;
 pub mod llm;
+pub mod over_time;
+pub mod part;
+pub mod part_file;
 pub mod plots;
 pub mod summary;
 pub mod thresholds;

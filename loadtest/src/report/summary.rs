@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::measure::counters::Counters;
 use crate::measure::metrics::{Histograms, LlmHistograms};
+use crate::measure::slots::LatenessSlots;
 use crate::measure::storm::StormShape;
 use crate::measure::timeline::Timeline;
 use crate::probe::aftermath::ServerAfterRun;
@@ -212,7 +213,7 @@ impl Latencies {
 }
 
 /// Memory and CPU of one process over the run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessUsage {
     /// RSS before the users started, MiB.
     pub rss_before_mib: f64,
@@ -277,7 +278,7 @@ impl ProcessUsage {
 }
 
 /// Processes measured during the run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Processes {
     /// This process: the load test, and the server too when it is embedded.
     pub this_process: ProcessUsage,
@@ -331,7 +332,7 @@ impl LatenessAgainst {
 }
 
 /// How the requests were made, as the summaries show it: header names only, never a value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestSummary {
     /// `GET` or `POST`.
     pub method: String,
@@ -432,6 +433,14 @@ pub struct Summary {
     /// The merged histograms, for the percentile and interval-log files.
     #[serde(skip)]
     pub histograms: Histograms,
+    /// Each load-generator process's own memory and CPU when the run was made of several
+    /// (`--processes`, `loadtest merge`), never averaged; `processes` is then the busiest
+    /// one's. Empty for a run of one process.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load_generators: Vec<Processes>,
+    /// Lateness per time slot of the run, for its p99 over time.
+    #[serde(skip)]
+    pub lateness_slots: LatenessSlots,
 }
 
 impl Summary {

@@ -11,16 +11,24 @@
 //! - [`embedded`]: the server started inside this process (and restarted mid-run).
 //! - [`capacity`]: the capacity search, runs of rising load; [`search`]: its decisions,
 //!   pure.
+//! - [`start_at`]: waiting for a common start moment (`--start-at`).
+//! - [`targets`]: `--host a,b,…`, several servers with users spread over them.
+//! - [`processes`]: one run as several load-generator processes (`--processes`);
+//!   [`merge`]: `loadtest merge`, the parts of several machines added.
 
 pub mod capacity;
 pub mod command;
 pub mod embedded;
 pub mod llm;
+pub mod merge;
 mod monitor;
 pub mod options;
+pub mod processes;
 pub mod runner;
 pub mod scenario;
 pub mod search;
+pub mod start_at;
+pub mod targets;
 
 pub use options::Options;
-pub use runner::run;
+pub use runner::{run, run_part};

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 
 use crate::client::Stop;
 use crate::measure::metrics::Metrics;
+use crate::measure::slots::LatenessSlots;
 use crate::measure::timeline::{Sample, Timeline};
 use crate::probe::aftermath;
 use crate::probe::procstat;
@@ -65,6 +66,8 @@ pub(crate) struct Peaks {
     pub(crate) server_lateness: Option<ServerLateness>,
     /// The live figures every [`SAMPLE_PERIOD`].
     pub(crate) timeline: Timeline,
+    /// Lateness of each [`SAMPLE_PERIOD`], by time slot.
+    pub(crate) lateness_slots: LatenessSlots,
 }
 
 /// Until `done`: turns goose's killswitch (Ctrl-C) into a stop, tracks peaks (streams
@@ -72,8 +75,14 @@ pub(crate) struct Peaks {
 pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) -> Peaks {
     let mut peaks = Peaks {
         timeline: Timeline::new(u64::try_from(SAMPLE_PERIOD.as_millis()).unwrap_or(u64::MAX)),
+        lateness_slots: LatenessSlots::new(
+            u64::try_from(SAMPLE_PERIOD.as_millis()).unwrap_or(u64::MAX),
+        ),
         ..Peaks::default()
     };
+    // The lateness recorded up to the last sample, and when: the next sample's interval is
+    // what was recorded since.
+    let mut lateness_before = (0.0, args.metrics.merged_lateness());
     let mut tick = tokio::time::interval(MONITOR_TICK);
     let mut sample_tick = tokio::time::interval(SAMPLE_PERIOD);
     // A slow tick is taken late, not caught up in a burst of samples at one moment.
@@ -85,7 +94,7 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
     // The server's lateness histogram at the first and the latest scrape in that window.
     let mut server_window: Option<(Buckets, Buckets)> = None;
     let mut last_server_scrape: Option<Instant> = None;
-    let sample = |peaks: &mut Peaks| {
+    let sample = |peaks: &mut Peaks, before: &mut (f64, hdrhistogram::Histogram<u64>)| {
         let rss_self = procstat::sample(None).ok().map(|s| s.rss_bytes);
         let rss_server = args
             .server_pid
@@ -104,12 +113,22 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
             rss_mib: rss_self.map(mib),
             server_rss_mib: rss_server.map(mib),
         });
+        let now = args.started.elapsed().as_secs_f64();
+        let lateness = args.metrics.merged_lateness();
+        let mut interval = lateness.clone();
+        // Counts only grow, so the subtraction cannot fail; if it did, the slot is left out.
+        if interval.subtract(&before.1).is_ok() {
+            let _ = peaks
+                .lateness_slots
+                .record(f64::midpoint(before.0, now), &interval);
+        }
+        *before = (now, lateness);
     };
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = sample_tick.tick() => {
-                sample(&mut peaks);
+                sample(&mut peaks, &mut lateness_before);
                 continue;
             }
             _ = &mut done => break,
@@ -162,7 +181,7 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
             last_print = (Instant::now(), events);
         }
     }
-    sample(&mut peaks);
+    sample(&mut peaks, &mut lateness_before);
     if let Some((first, last)) = steady {
         peaks.steady_events_per_sec = first.rate_until(&last, |p| Some(p.events as f64));
         let cpu_percent = |cpu: fn(&SteadyPoint) -> Option<Duration>| {

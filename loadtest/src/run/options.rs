@@ -273,6 +273,28 @@ pub struct SseOptions {
     /// rate that passed and the first that failed.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub capacity_refine: u32,
+
+    /// Run as N load-generator processes (copies of this program, each with its share of
+    /// -u, -r and --source-addrs, all starting at one moment), then add what they measured
+    /// into one summary, JSON, report and gate verdict. Needs --host or --url: one process
+    /// holds at most about 19,900 streams under a hard open-files limit of 20,000.
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        conflicts_with = "find_capacity"
+    )]
+    pub processes: usize,
+
+    /// Start the users at this moment (seconds since the Unix epoch), so runs on several
+    /// machines begin together; a moment more than a few seconds past is refused.
+    #[arg(long, value_name = "UNIX_SECS")]
+    pub start_at: Option<f64>,
+
+    /// Write everything the run measured that adds losslessly (histograms, counters,
+    /// timeline) to FILE, for `loadtest merge` (see the README).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub part_file: Option<PathBuf>,
 }
 
 impl SseOptions {

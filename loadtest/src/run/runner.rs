@@ -18,10 +18,8 @@ use crate::measure::hiccup::{self, HiccupMeter};
 use crate::measure::metrics::Metrics;
 use crate::probe::aftermath::{self, ServerAfterRun};
 use crate::probe::procstat::{self, ProcSample};
-use crate::report::summary::{
-    HiccupSummary, Latencies, LatenessAgainst, LlmSummary, ProcessUsage, Processes, RequestSummary,
-    Summary,
-};
+use crate::report::part::{LlmSettings, Part};
+use crate::report::summary::{LatenessAgainst, ProcessUsage, Processes, RequestSummary, Summary};
 use crate::run::embedded::EmbeddedServer;
 use crate::run::llm::{self, LlmContext};
 use crate::run::monitor::{monitor, MonitorArgs};
@@ -113,6 +111,15 @@ pub fn embedded_config(sse: &SseOptions, file_limit: procstat::FileLimit) -> Con
 /// When the options are inconsistent, the open-files budget is too small, the embedded
 /// server cannot start, or goose fails.
 pub async fn run(options: Options) -> anyhow::Result<Summary> {
+    Ok(run_part(options).await?.summary())
+}
+
+/// Runs the load test once and returns what it measured as a [`Part`], which
+/// [`Part::summary`] turns into the summary (and `--part-file` writes).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_part(options: Options) -> anyhow::Result<Part> {
     let sse = options.sse.clone();
     let plan = plan(&options.goose)?;
     let embedded = plan.goose.host.is_none() && sse.url.is_none();
@@ -149,6 +156,11 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         .map_err(anyhow::Error::msg)?;
 
     let mut goose = plan.goose;
+    let hosts = crate::run::targets::split_hosts(goose.host.as_deref())?;
+    if let Some(first) = hosts.first() {
+        // Goose needs one host; each user picks its own from the list.
+        goose.host = Some(first.as_str().trim_end_matches('/').to_owned());
+    }
     if let Some(url) = &sse.url {
         // Goose needs a host; every user requests the whole URL.
         goose.host = Some(url.origin().ascii_serialization());
@@ -163,6 +175,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     let host = goose.host.clone().unwrap_or_default();
     let target = match &sse.url {
         Some(url) => url.to_string(),
+        None if hosts.len() > 1 => crate::run::targets::describe(&hosts, &sse.path_and_query()),
         None => format!("{}{}", host.trim_end_matches('/'), sse.path_and_query()),
     };
     let profile = sse.profile();
@@ -182,6 +195,9 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
     } else {
         aftermath::scrape(&scraper, &host).await
     };
+    if let Some(at) = sse.start_at {
+        crate::run::start_at::wait_until(at).await?;
+    }
     let metrics = Metrics::new();
     let total = plan.ramp + plan.run_time + GRACE;
     let started = Instant::now();
@@ -207,6 +223,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         client: ClientOptions::from_limits(&sse.limits, sse.drop_after)
             .with_request(Arc::clone(&request)),
         path_and_query: sse.path_and_query(),
+        hosts: if hosts.len() > 1 { hosts } else { Vec::new() },
         request_name: sse
             .url
             .as_ref()
@@ -359,16 +376,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
                 .as_secs_f64()
         }),
     };
-    let llm = sse.llm.then(|| {
-        LlmSummary::of(
-            &histograms.llm,
-            &counters,
-            elapsed.as_secs_f64(),
-            sse.think_ms,
-            sse.request_timeout_secs,
-        )
-    });
-    Ok(Summary {
+    Ok(Part {
         target,
         request: request_summary(&request),
         started_unix_secs: started_wall
@@ -379,30 +387,28 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         users: plan.users,
         interval_ms: sse.interval_ms(),
         lateness_against: LatenessAgainst::of(&profile.lateness),
-        offered_events_per_sec: match sse.interval_ms() {
-            0 => 0.0,
-            ms => plan.users as f64 * 1000.0 / ms as f64,
-        },
         elapsed_secs: elapsed.as_secs_f64(),
-        events_per_sec: counters.events as f64 / elapsed.as_secs_f64().max(1e-9),
         steady_events_per_sec: peaks.steady_events_per_sec,
         peak_open_streams: peaks.open_streams,
         server_lateness: peaks.server_lateness,
         server_after,
         file_limit,
-        latencies: Latencies::of(&histograms),
-        load_generator_hiccups: Some(HiccupSummary::of(&hiccups)),
         counters,
-        processes,
+        histograms,
+        hiccups: Some(hiccups),
+        processes: vec![processes],
         timeline: peaks.timeline,
         storm: metrics
             .live
             .arrivals
             .get()
-            .map(crate::measure::storm::Arrivals::shape)
+            .map(crate::measure::storm::Arrivals::bins)
             .unwrap_or_default(),
-        llm,
-        histograms,
+        lateness_slots: peaks.lateness_slots,
+        llm: sse.llm.then_some(LlmSettings {
+            think_ms: sse.think_ms,
+            request_timeout_secs: sse.request_timeout_secs,
+        }),
     })
 }
 

@@ -29,6 +29,9 @@ pub struct RunContext {
     pub client: ClientOptions,
     /// The stream's path and query, joined to goose's host (or a whole URL, kept as is).
     pub path_and_query: String,
+    /// `--host a,b,…`: the targets users are spread over, round-robin by user; empty for
+    /// one target (goose's host).
+    pub hosts: Vec<reqwest::Url>,
     /// The request name in goose's tables (the path without the query).
     pub request_name: String,
     /// What each event is checked for (identity, lateness).
@@ -54,8 +57,11 @@ async fn event_source(user: &mut GooseUser, context: &RunContext) -> Transaction
         tokio::time::sleep(Duration::from_millis(100)).await;
         return Ok(());
     }
-    let url = user
-        .base_url
+    let base = match context.hosts.len() {
+        0 => &user.base_url,
+        n => &context.hosts[user.weighted_users_index % n],
+    };
+    let url = base
         .join(&context.path_and_query)
         .map_err(|e| Box::new(TransactionError::from(e)))?;
     let client = context.pool.pick(user.weighted_users_index).clone();
