@@ -10,10 +10,11 @@ use serde_json::Value;
 use sse_digits::config::Config;
 use sse_digits::startup::Application;
 
-/// Users in every run, and the events each is sent per second (100 ms interval).
-const USERS: u64 = 40;
-const EVENTS_PER_USER_PER_SEC: u64 = 10;
-/// `-t` in seconds, and the ramp (`-u 40 -r 40`: one second).
+/// Users in every run (2 × 500 when split), and the events each is sent per second (a
+/// 500 ms interval).
+const USERS: u64 = 1000;
+const EVENTS_PER_USER_PER_SEC: u64 = 2;
+/// `-t` in seconds, and the ramp (`-u N -r N`: one second).
 const RUN_SECS: u64 = 3;
 const RAMP_SECS: u64 = 1;
 
@@ -62,7 +63,7 @@ fn small_run(host: &str, users: u64) -> Vec<String> {
         "--progress-secs",
         "0",
         "--interval-ms",
-        "100",
+        &(1000 / EVENTS_PER_USER_PER_SEC).to_string(),
     ]
     .iter()
     .map(ToString::to_string)
