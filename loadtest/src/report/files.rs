@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
@@ -12,6 +12,28 @@ use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::Histogram;
 
 use crate::report::summary::Summary;
+
+/// The files a run (or `loadtest merge`) is asked to write, as the same flags in both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct OutputFiles {
+    /// Write the SSE summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Write each histogram's percentile distribution (HdrHistogram text, µs) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub histograms_dir: Option<PathBuf>,
+
+    /// Write the histograms as an HdrHistogram V2 interval log (one tagged interval each).
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Write an HTML report into DIR: DIR/index.html (summary, gate, plots; self-contained).
+    /// A run also has goose write its report there as DIR/goose.html, unless --report-file
+    /// is given.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+}
 
 /// Writes the summary as pretty JSON.
 ///

@@ -155,7 +155,7 @@ async fn step(options: &Options, rate: f64, done: usize) -> anyhow::Result<Capac
     let mut step_options = options.clone();
     step_options.goose.users = Some(users);
     step_options.goose.no_print_metrics = true;
-    step_options.sse.summary_json = None;
+    step_options.sse.outputs.summary_json = None;
     if done > 0 && options.goose.host.is_some() {
         tokio::time::sleep(BETWEEN_STEPS).await;
     }

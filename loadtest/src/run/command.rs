@@ -2,8 +2,7 @@
 //! summary, the files asked for, the HTML report and the gate's verdict. A run of several
 //! processes (`--processes`) and `loadtest merge` end the same way, through [`finish`].
 
-use std::path::PathBuf;
-
+use crate::report::files::OutputFiles;
 use crate::report::summary::Summary;
 use crate::report::thresholds::{GateOptions, Thresholds};
 use crate::report::{console, files, html, part_file};
@@ -21,7 +20,7 @@ pub async fn execute(mut options: Options) -> anyhow::Result<()> {
     if options.sse.find_capacity {
         let found = capacity::find_capacity(&options).await?;
         print!("{}", capacity::render(&found));
-        if let Some(path) = &options.sse.summary_json {
+        if let Some(path) = &options.sse.outputs.summary_json {
             files::write_json(&found, path)?;
         }
         return Ok(());
@@ -62,14 +61,8 @@ pub fn resolve_gate(gate: &GateOptions) -> anyhow::Result<Option<Thresholds>> {
 /// What a finished run writes, and where.
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
-    /// `--summary-json`.
-    pub summary_json: Option<PathBuf>,
-    /// `--histograms-dir`.
-    pub histograms_dir: Option<PathBuf>,
-    /// `--hdr-log`.
-    pub hdr_log: Option<PathBuf>,
-    /// `--report-dir`.
-    pub report_dir: Option<PathBuf>,
+    /// The files asked for.
+    pub files: OutputFiles,
     /// Where the gate's thresholds came from, as the verdict names it.
     pub gate_source: String,
     /// Goose's report files, linked from the HTML report.
@@ -81,10 +74,7 @@ impl Outputs {
     #[must_use]
     pub fn of(options: &Options) -> Self {
         Self {
-            summary_json: options.sse.summary_json.clone(),
-            histograms_dir: options.sse.histograms_dir.clone(),
-            hdr_log: options.sse.hdr_log.clone(),
-            report_dir: options.sse.report_dir.clone(),
+            files: options.sse.outputs.clone(),
             gate_source: gate_source(&options.gate),
             goose_reports: Vec::new(),
         }
@@ -111,18 +101,18 @@ pub fn finish(
     outputs: &Outputs,
 ) -> anyhow::Result<()> {
     print!("{}", console::render(summary));
-    if let Some(path) = &outputs.summary_json {
+    if let Some(path) = &outputs.files.summary_json {
         files::write_json(summary, path)?;
     }
-    if let Some(dir) = &outputs.histograms_dir {
+    if let Some(dir) = &outputs.files.histograms_dir {
         files::write_percentile_files(summary, dir)?;
     }
-    if let Some(path) = &outputs.hdr_log {
+    if let Some(path) = &outputs.files.hdr_log {
         files::write_interval_log(summary, path)?;
     }
     let source = outputs.gate_source.as_str();
     let verdict = gate.map(|thresholds| thresholds.check(summary));
-    if let Some(dir) = &outputs.report_dir {
+    if let Some(dir) = &outputs.files.report_dir {
         let page = html::write(
             dir,
             summary,

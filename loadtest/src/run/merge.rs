@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::report::files::OutputFiles;
 use crate::report::part::Part;
 use crate::report::part_file;
 use crate::report::thresholds::GateOptions;
@@ -23,18 +24,9 @@ pub struct MergeOptions {
     /// The part files, one per process.
     #[arg(required = true, value_name = "FILES")]
     pub parts: Vec<PathBuf>,
-    /// Write the SSE summary as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub summary_json: Option<PathBuf>,
-    /// Write each histogram's percentile distribution (HdrHistogram text, µs) into DIR.
-    #[arg(long, value_name = "DIR")]
-    pub histograms_dir: Option<PathBuf>,
-    /// Write the histograms as an HdrHistogram V2 interval log.
-    #[arg(long, value_name = "FILE")]
-    pub hdr_log: Option<PathBuf>,
-    /// Write the HTML report into DIR (DIR/index.html).
-    #[arg(long, value_name = "DIR")]
-    pub report_dir: Option<PathBuf>,
+    /// The files to write, as a run takes them.
+    #[command(flatten)]
+    pub outputs: OutputFiles,
     /// Pass/fail thresholds.
     #[command(flatten)]
     pub gate: GateOptions,
@@ -55,10 +47,7 @@ pub fn execute(options: &MergeOptions) -> anyhow::Result<()> {
     let gate = resolve_gate(&options.gate)?;
     let part = read_all(&options.parts)?;
     let outputs = Outputs {
-        summary_json: options.summary_json.clone(),
-        histograms_dir: options.histograms_dir.clone(),
-        hdr_log: options.hdr_log.clone(),
-        report_dir: options.report_dir.clone(),
+        files: options.outputs.clone(),
         gate_source: gate_source(&options.gate),
         goose_reports: Vec::new(),
     };

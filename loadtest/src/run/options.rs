@@ -16,6 +16,7 @@ use crate::client::limits::Limits;
 use crate::client::request::RequestOptions;
 use crate::client::transport::Transport;
 use crate::profile::{LatenessMode, StreamProfile};
+use crate::report::files::OutputFiles;
 use crate::report::html::GOOSE_REPORT;
 
 /// Users when `-u` is not given.
@@ -64,7 +65,7 @@ impl Options {
     /// # Errors
     /// When the folder cannot be created.
     pub fn prepare_report_dir(&mut self) -> anyhow::Result<()> {
-        let Some(dir) = &self.sse.report_dir else {
+        let Some(dir) = &self.sse.outputs.report_dir else {
             return Ok(());
         };
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -230,22 +231,9 @@ pub struct SseOptions {
     #[arg(long, default_value_t = 2, value_name = "SECS")]
     pub progress_secs: u64,
 
-    /// Write the SSE summary as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub summary_json: Option<PathBuf>,
-
-    /// Write each histogram's percentile distribution (HdrHistogram text, µs) into DIR.
-    #[arg(long, value_name = "DIR")]
-    pub histograms_dir: Option<PathBuf>,
-
-    /// Write the histograms as an HdrHistogram V2 interval log (one tagged interval each).
-    #[arg(long, value_name = "FILE")]
-    pub hdr_log: Option<PathBuf>,
-
-    /// Write an HTML report into DIR: DIR/index.html (summary, gate, plots; self-contained)
-    /// and, unless --report-file is given, goose's report as DIR/goose.html.
-    #[arg(long, value_name = "DIR")]
-    pub report_dir: Option<PathBuf>,
+    /// The files to write: JSON summary, percentile files, interval log, HTML report.
+    #[command(flatten)]
+    pub outputs: OutputFiles,
 
     /// Search for capacity: run steps of rising offered events/s (more users at the same
     /// interval) and report the highest rate whose lateness p99 stays under

@@ -459,6 +459,6 @@ mod tests {
             Options::try_parse_from(std::iter::once("loadtest".to_owned()).chain(child)).unwrap();
         assert_eq!(parsed.goose.users, Some(20));
         assert_eq!(parsed.sse.processes, 1);
-        assert!(parsed.sse.summary_json.is_none() && parsed.gate.file.is_none());
+        assert!(parsed.sse.outputs.summary_json.is_none() && parsed.gate.file.is_none());
     }
 }
