@@ -298,12 +298,35 @@ fn server_lateness_rows(out: &mut String, server: &ServerLateness) {
     row(out, "server's own lateness, within 20 ms, %", &[within]);
 }
 
-fn latency_table(out: &mut String, s: &Summary) {
-    out.push_str("<table id=\"latencies\">\n<tr><th>ms</th>");
+/// Opens a table of percentiles, `id`, with its header row.
+fn percentile_table_head(out: &mut String, id: &str) {
+    let _ = write!(out, "<table id=\"{id}\">\n<tr><th>ms</th>");
     for h in ["count", "p50", "p90", "p99", "p99.9", "max", "mean"] {
         let _ = write!(out, "<th class=\"n\">{h}</th>");
     }
     out.push_str("</tr>\n");
+}
+
+/// One row of percentiles, each cell keyed `key.field` as the JSON summary names it.
+fn percentile_row(out: &mut String, label: &str, key: &str, p: &Percentiles) {
+    let ms = |field: &str, v: f64| cell(&format!("{key}.{field}"), format!("{v:.3}"));
+    row(
+        out,
+        label,
+        &[
+            cell(&format!("{key}.count"), thousands(p.count)),
+            ms("p50_ms", p.p50_ms),
+            ms("p90_ms", p.p90_ms),
+            ms("p99_ms", p.p99_ms),
+            ms("p999_ms", p.p999_ms),
+            ms("max_ms", p.max_ms),
+            ms("mean_ms", p.mean_ms),
+        ],
+    );
+}
+
+fn latency_table(out: &mut String, s: &Summary) {
+    percentile_table_head(out, "latencies");
     let l = &s.latencies;
     let mut rows: Vec<(&str, String, &Percentiles)> = [
         ("open", "open", &l.open),
@@ -329,20 +352,7 @@ fn latency_table(out: &mut String, s: &Summary) {
         ));
     }
     for (label, key, p) in rows {
-        let ms = |field: &str, v: f64| cell(&format!("{key}.{field}"), format!("{v:.3}"));
-        row(
-            out,
-            label,
-            &[
-                cell(&format!("{key}.count"), thousands(p.count)),
-                ms("p50_ms", p.p50_ms),
-                ms("p90_ms", p.p90_ms),
-                ms("p99_ms", p.p99_ms),
-                ms("p999_ms", p.p999_ms),
-                ms("max_ms", p.max_ms),
-                ms("mean_ms", p.mean_ms),
-            ],
-        );
+        percentile_row(out, label, &key, p);
     }
     out.push_str("</table>\n");
 }
@@ -358,11 +368,7 @@ fn llm_tables(out: &mut String, s: &Summary) {
         "<p id=\"latencies-not-measured\">Event-source latencies (first event, lateness, \
          reconnect): {NOT_MEASURED} with --llm.</p>"
     );
-    out.push_str("<table id=\"llm\">\n<tr><th>ms</th>");
-    for h in ["count", "p50", "p90", "p99", "p99.9", "max", "mean"] {
-        let _ = write!(out, "<th class=\"n\">{h}</th>");
-    }
-    out.push_str("</tr>\n");
+    percentile_table_head(out, "llm");
     for r in latency_rows(l) {
         let key = format!("llm.{}", r.key);
         let Some(p) = r.percentiles else {
@@ -373,20 +379,7 @@ fn llm_tables(out: &mut String, s: &Summary) {
             );
             continue;
         };
-        let ms = |field: &str, v: f64| cell(&format!("{key}.{field}"), format!("{v:.3}"));
-        row(
-            out,
-            r.label,
-            &[
-                cell(&format!("{key}.count"), thousands(p.count)),
-                ms("p50_ms", p.p50_ms),
-                ms("p90_ms", p.p90_ms),
-                ms("p99_ms", p.p99_ms),
-                ms("p999_ms", p.p999_ms),
-                ms("max_ms", p.max_ms),
-                ms("mean_ms", p.mean_ms),
-            ],
-        );
+        percentile_row(out, r.label, &key, p);
     }
     out.push_str("</table>\n<table id=\"llm-rates\">\n");
     row(
