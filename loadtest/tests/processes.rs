@@ -296,7 +296,7 @@ async fn users_are_spread_round_robin_over_several_hosts() {
             .text()
             .await
             .unwrap();
-        let started = metric(&page, "sse_streams_started_total");
+        let started = metric(&page, sse_digits::telemetry::names::STREAMS_STARTED);
         assert_eq!(started, Some(3.0), "{host}: half the users");
     }
     for (handle, task) in [(a_handle, a_task), (b_handle, b_task)] {

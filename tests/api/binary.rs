@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::process::{launch, Launch, Running};
+use sse_digits::telemetry::names;
 
 /// Starts the binary and waits (at most 10 s) for its "listening" log line.
 fn start() -> Running {
@@ -171,7 +172,10 @@ async fn under_a_low_open_files_limit_streams_past_it_get_503() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("\nsse_streams_max 48\n"), "{metrics}");
+    assert!(
+        metrics.contains(&format!("\n{} 48\n", names::STREAMS_MAX)),
+        "{metrics}"
+    );
     // A stream that ends frees its place.
     held.pop();
     let mut status = 503;
