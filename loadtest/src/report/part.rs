@@ -46,7 +46,9 @@ pub struct Part {
     /// Events/s with every user's stream open (summed: the processes ran side by side);
     /// `None` when any part has none.
     pub steady_events_per_sec: Option<f64>,
-    /// Most streams open at once (summed over processes that ran side by side).
+    /// Most streams open at once. Exact for one process; for processes side by side, the
+    /// most open together at one timeline sample, or the busiest process's own peak if that
+    /// is more: a lower bound, since the processes' peaks need not coincide.
     pub peak_open_streams: i64,
     /// The server's own lateness (the first part that read it: every process reads the
     /// same server).
@@ -119,7 +121,6 @@ impl Part {
             .steady_events_per_sec
             .zip(other.steady_events_per_sec)
             .map(|(a, b)| a + b);
-        self.peak_open_streams += other.peak_open_streams;
         if self.server_lateness.is_none() {
             self.server_lateness.clone_from(&other.server_lateness);
         }
@@ -144,6 +145,16 @@ impl Part {
         };
         self.processes.extend_from_slice(&other.processes);
         self.timeline = add_timelines(&self.timeline, &other.timeline);
+        // Not the sum of the peaks: one process may peak while another reconnects.
+        self.peak_open_streams = self
+            .timeline
+            .samples
+            .iter()
+            .map(|sample| sample.open_streams)
+            .fold(
+                self.peak_open_streams.max(other.peak_open_streams),
+                i64::max,
+            );
         self.storm.add(&other.storm);
         self.lateness_slots.add(&other.lateness_slots);
         Ok(())
@@ -351,7 +362,7 @@ pub(crate) mod tests {
             ))),
             elapsed_secs: 3.0 + n as f64 / 10.0,
             steady_events_per_sec: Some(200.0),
-            peak_open_streams: 20,
+            peak_open_streams: 30,
             server_lateness: None,
             server_after: None,
             file_limit: FileLimit {
@@ -374,6 +385,33 @@ pub(crate) mod tests {
             lateness_slots,
             llm: None,
         }
+    }
+
+    #[test]
+    fn the_peak_of_processes_side_by_side_is_what_was_open_together() {
+        let with_opens = |opens: [i64; 4]| {
+            let mut part = synthetic(1..=10, 1);
+            part.timeline = Timeline::new(500);
+            for (i, open) in opens.into_iter().enumerate() {
+                part.timeline.push(Sample {
+                    elapsed_secs: i as f64 * 0.5,
+                    open_streams: open,
+                    ..Sample::default()
+                });
+            }
+            part.peak_open_streams = opens.into_iter().max().unwrap();
+            part
+        };
+        // Each process peaks at 20, at different moments: never 40 at once.
+        let merged = Part::sum([with_opens([0, 10, 20, 5]), with_opens([0, 20, 5, 5])]).unwrap();
+        assert_eq!(merged.peak_open_streams, 30);
+        let merged = Part::sum([with_opens([0, 2, 1, 0]), with_opens([0, 0, 1, 0])]).unwrap();
+        assert_eq!(merged.peak_open_streams, 2);
+        // A peak between samples: the busiest process's own figure still counts.
+        let mut busy = with_opens([0, 2, 1, 0]);
+        busy.peak_open_streams = 7;
+        let merged = Part::sum([busy, with_opens([0, 0, 1, 0])]).unwrap();
+        assert_eq!(merged.peak_open_streams, 7);
     }
 
     #[test]
@@ -417,7 +455,8 @@ pub(crate) mod tests {
         assert!(p.p99_ms > 1.9);
 
         assert_eq!(merged.users, 40);
-        assert_eq!(merged.peak_open_streams, 40);
+        // The timelines' last samples: 30 open in each process at once.
+        assert_eq!(merged.peak_open_streams, 60);
         assert!((merged.elapsed_secs - 3.2).abs() < 1e-9);
         assert!((merged.offered_events_per_sec - 400.0).abs() < 1e-9);
         let events = (a.counters.events + b.counters.events) as f64;

@@ -403,7 +403,8 @@ pub struct Summary {
     /// Events received per second while every user had a stream open (at least a second of
     /// it), from the live counts; `None` when that never lasted a second.
     pub steady_events_per_sec: Option<f64>,
-    /// Most streams open at once (sampled every second).
+    /// Most streams open at once, read every 200 ms (processes side by side: what was open
+    /// together at one timeline sample, see [`crate::report::part::Part`]).
     pub peak_open_streams: i64,
     /// How late the server itself sent events while every stream was open, from its
     /// [`EVENT_LATENESS`](sse_digits::telemetry::names::EVENT_LATENESS) histogram; `None`
