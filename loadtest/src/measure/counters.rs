@@ -12,8 +12,8 @@ const OTHER_KINDS: &str = "(other kinds)";
 /// the fields' names.
 macro_rules! counters {
     ($( $(#[doc = $doc:literal])* $name:ident ),* $(,)?) => {
-        /// Everything the run counts; see the README for what each figure means. How each is
-        /// named and shown is [`crate::report::counters::COUNTERS`].
+        /// Everything the run counts; see docs/loadtest/figures.md for what each figure
+        /// means. How each is named and shown is [`crate::report::counters::COUNTERS`].
         #[derive(Debug, Clone, Default, PartialEq, Eq)]
         pub struct Counters {
             $( $(#[doc = $doc])* pub $name: u64, )*

@@ -35,8 +35,8 @@ pub const MAX_LLM_WAIT_SECS: u64 = 24 * 3600;
 ///
 /// Any SSE server: --url URL (sent exactly as given). sse-digits: without --host, the server
 /// runs inside this process on 127.0.0.1 (a free port); with --host, it targets a running
-/// one, at --path with the digits parameters added. See loadtest/README.md for what each
-/// figure means.
+/// one, at --path with the digits parameters added. See docs/loadtest/figures.md for what
+/// each figure means.
 #[derive(Debug, Clone, Parser)]
 // A repeated option keeps its last value, as in goose's own parser.
 #[command(
@@ -280,7 +280,7 @@ pub struct SseOptions {
     pub start_at: Option<f64>,
 
     /// Write everything the run measured that adds losslessly (histograms, counters,
-    /// timeline) to FILE, for `loadtest merge` (see the README).
+    /// timeline) to FILE, for `loadtest merge` (see docs/loadtest/scale-out.md).
     #[arg(long, value_name = "FILE", hide = true)]
     pub part_file: Option<PathBuf>,
 }
