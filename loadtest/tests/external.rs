@@ -51,20 +51,32 @@ async fn the_server_is_read_from_its_metrics_after_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_process_gone_by_the_end_still_gives_a_summary() {
     let (host, handle, server) = start_server();
-    // Stands for the server's process: alive at the start, gone before the end.
+    // Stands for the server's process: alive at the start, killed once the users are in,
+    // which is after the run's first reading of it and well before its last. (A fixed
+    // lifetime raced the start on a busy machine.)
     let mut short_lived = std::process::Command::new("sleep")
-        .arg("1")
+        .arg("60")
         .spawn()
         .unwrap();
     let pid = short_lived.id().to_string();
-    let reaper = std::thread::spawn(move || short_lived.wait());
+    let users_in = handle.clone();
+    let killer = tokio::spawn(async move {
+        for _ in 0..1000 {
+            if users_in.streams_open() > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        short_lived.kill().unwrap();
+        short_lived.wait().unwrap();
+    });
 
     let mut args = common::SMALL_RUN.to_vec();
     args.extend_from_slice(&["--host", &host, "--server-pid", &pid]);
     let s = run(Options::try_parse_from(args).unwrap()).await.unwrap();
+    killer.await.unwrap();
     handle.stop().await;
     server.await.unwrap().unwrap();
-    reaper.join().unwrap().unwrap();
 
     assert!(s.counters.events > 0, "{:?}", s.counters);
     assert!(s.processes.server.is_none(), "{:?}", s.processes.server);
