@@ -222,6 +222,7 @@ pub fn render(s: &Summary) -> String {
         histogram_row(&mut out, "lateness", &l.lateness);
         histogram_row(&mut out, "  when steady", &l.lateness_steady);
         histogram_row(&mut out, "reconnect", &l.reconnect);
+        histogram_row(&mut out, "retry hint", &l.retry_hint);
         histogram_row(&mut out, "retry overshoot", &l.retry_overshoot);
         &l.lateness
     };
@@ -400,6 +401,48 @@ mod tests {
         let mut quiet = String::new();
         hiccup_lines(&mut quiet, &hiccups(1.1, 1.8), &lateness(7.0, 128.0));
         assert_eq!(quiet.lines().count(), 1, "{quiet}");
+    }
+
+    /// The hint's row sits under `reconnect`, and where it came from on the line after
+    /// `connections`; an `--llm` run, which never reconnects, shows neither.
+    #[test]
+    fn the_retry_hint_is_shown_beside_reconnect() {
+        let mut part = crate::report::part::tests::synthetic(1..=10, 1);
+        part.counters = Counters {
+            retry_from_field: 1234,
+            retry_default: 56,
+            ..Counters::default()
+        };
+        for _ in 0..3 {
+            part.histograms.retry_hint.record(200_000).unwrap();
+        }
+        let shown = part.histograms.retry_hint.highest_equivalent(200_000) as f64 / 1000.0;
+        let text = render(&part.summary());
+        let lines: Vec<&str> = text.lines().collect();
+        let at = |prefix: &str| {
+            lines
+                .iter()
+                .position(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix:?} in\n{text}"))
+        };
+        let row = at("  retry hint ");
+        assert_eq!(row, at("  reconnect ") + 1, "{text}");
+        let cells: Vec<&str> = lines[row].split_whitespace().collect();
+        assert_eq!(cells[2..4], ["3", &format!("{shown:.3}")], "{text}");
+        assert_eq!(
+            lines[at("  connections ") + 1],
+            "  reconnection    hint from server 1,234 | default (none sent) 56 | Retry-After waits 0 | delays kept in bounds 0"
+        );
+
+        part.llm = Some(crate::report::part::LlmSettings {
+            think_ms: 0,
+            request_timeout_secs: 10,
+        });
+        let text = render(&part.summary());
+        assert!(
+            !text.contains("retry hint") && !text.contains("hint from server"),
+            "{text}"
+        );
     }
 
     #[test]
