@@ -1,7 +1,9 @@
 //! `--url` against servers that are not sse-digits: small hand-written SSE servers on
 //! 127.0.0.1 whose events carry ids, numeric data without ids (starting again at 1 on every
-//! connection, as the seed's Node demo does), neither, a JSON timestamp, or other event names.
-//! Each run is the whole load test (goose and all) with a few users for two seconds.
+//! connection, as the seed's Node demo does), neither, a JSON timestamp, or other event names;
+//! and servers that end each stream, with or without a `retry:` hint, resuming after
+//! `Last-Event-ID` or not. Each run is the whole load test (goose and all) with a few users
+//! for two seconds.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,19 +39,38 @@ struct Stream {
 /// Starts a server on 127.0.0.1 (a free port) that streams `stream()` on exactly
 /// `GET /digits` (no query, like the seed's server) and answers 404 to anything else.
 async fn server(stream: impl Fn() -> Stream + Send + Sync + 'static) -> SocketAddr {
+    resuming_server(move |_| stream()).await
+}
+
+/// The same, streaming `stream(last)` where `last` is the request's `Last-Event-ID` as a
+/// number, if it has one.
+async fn resuming_server(
+    stream: impl Fn(Option<u64>) -> Stream + Send + Sync + 'static,
+) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stream = Arc::new(stream);
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
             let stream = Arc::clone(&stream);
-            tokio::spawn(async move { serve(socket, stream()).await });
+            tokio::spawn(async move { serve(socket, &*stream).await });
         }
     });
     addr
 }
 
-async fn serve(mut socket: TcpStream, stream: Stream) {
+/// The `Last-Event-ID` header of a request head, as a number.
+fn last_event_id(head: &[u8]) -> Option<u64> {
+    String::from_utf8_lossy(head).lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("last-event-id")
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
+}
+
+async fn serve(mut socket: TcpStream, stream: &(dyn Fn(Option<u64>) -> Stream + Send + Sync)) {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
@@ -64,6 +85,7 @@ async fn serve(mut socket: TcpStream, stream: Stream) {
             .await;
         return;
     }
+    let stream = stream(last_event_id(&head));
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
                 connection: close\r\n\r\n";
     if socket
@@ -276,4 +298,128 @@ async fn other_event_names_are_counted_by_name() {
     assert_eq!((c.lost, c.malformed), (0, 0));
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["counters"]["event_names"]["update"], 2 * USERS);
+}
+
+/// Events `id: N` / `data: N` for the `count` ids after `last` (from 1 without it).
+fn ids_after(last: Option<u64>, count: u64) -> Vec<String> {
+    let first = last.map_or(1, |last| last + 1);
+    numbered(first, first + count - 1, |n| {
+        format!("id: {n}\ndata: {n}\n\n")
+    })
+}
+
+/// Whether `ms`, read from a histogram, is `want` within its precision (3 significant
+/// digits: 0.1%).
+fn within_precision(ms: f64, want: f64) -> bool {
+    (ms - want).abs() <= want / 1000.0
+}
+
+/// What the summary says about the delays reconnections waited on: every one planned at
+/// `hint_ms`, each counted under `source` (a JSON key) and no other, one wait per
+/// reconnection (and at most one per user cut by the deadline), and each reconnection took
+/// at least its wait.
+fn assert_every_wait_was(s: &Summary, hint_ms: f64, source: &str) {
+    let json = serde_json::to_value(s).unwrap();
+    let hint = &json["latencies"]["retry_hint"];
+    let count = hint["count"].as_u64().unwrap();
+    let reconnects = json["counters"]["reconnects"].as_u64().unwrap();
+    assert!(reconnects >= USERS, "each user reconnected: {json}");
+    assert!(
+        reconnects <= count && count <= reconnects + USERS,
+        "{count} waits for {reconnects} reconnections"
+    );
+    for key in ["min_ms", "p50_ms", "max_ms"] {
+        let ms = hint[key].as_f64().unwrap();
+        assert!(within_precision(ms, hint_ms), "retry hint {key} {ms}");
+    }
+    for key in [
+        "retry_from_field",
+        "retry_default",
+        "retry_after",
+        "retry_clamped",
+    ] {
+        let want = if key == source { count } else { 0 };
+        assert_eq!(json["counters"][key], want, "{key}");
+    }
+    let reconnect = &json["latencies"]["reconnect"];
+    assert!(
+        reconnect["p50_ms"].as_f64().unwrap() >= hint_ms,
+        "a reconnection waits its hint: {reconnect}"
+    );
+    let text = console::render(s);
+    assert!(text.contains("  retry hint "), "{text}");
+    assert!(
+        text.contains("\n  reconnection    hint from server "),
+        "{text}"
+    );
+}
+
+/// A server that asks `retry: 200`, ends each stream after three events and resumes after
+/// `Last-Event-ID`: every reconnection waited the server's 200 ms (not `--retry-ms`) and
+/// resumed where it left off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnections_wait_the_servers_retry_hint_and_resume() {
+    let addr = resuming_server(|last| Stream {
+        prologue: "retry: 200\n\n",
+        events: ids_after(last, 3),
+        gap: Duration::ZERO,
+        hold: false,
+    })
+    .await;
+    let s = load_test(addr, &[]).await;
+    assert_every_wait_was(&s, 200.0, "retry_from_field");
+    let c = &s.counters;
+    assert!(c.resumed_ok > 0, "{c:?}");
+    assert_eq!((c.resumed_wrong, c.lost, c.duplicated), (0, 0, 0), "{c:?}");
+    assert_eq!(c.closed_without_retry_hint, 0, "{c:?}");
+}
+
+/// The same server without `retry:`: every wait is `--retry-ms`, counted as the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_retry_hint_reconnections_wait_the_default() {
+    let addr = resuming_server(|last| Stream {
+        prologue: "",
+        events: ids_after(last, 3),
+        gap: Duration::ZERO,
+        hold: false,
+    })
+    .await;
+    let s = load_test(addr, &["--retry-ms", "300"]).await;
+    assert_every_wait_was(&s, 300.0, "retry_default");
+    let c = &s.counters;
+    assert!(c.resumed_ok > 0, "{c:?}");
+    assert_eq!(c.resumed_wrong, 0, "{c:?}");
+    assert!(c.closed_without_retry_hint >= USERS, "{c:?}");
+}
+
+/// A server that ignores `Last-Event-ID` and starts every stream again at id 1: each
+/// reconnection whose first event arrived resumed at the wrong id, and the ids it sends
+/// again are duplicates (an id sequence is not numeric data, so no restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_last_event_id_resumes_wrong() {
+    let addr = resuming_server(|_| Stream {
+        prologue: "retry: 200\n\n",
+        events: ids_after(None, 3),
+        gap: Duration::ZERO,
+        hold: false,
+    })
+    .await;
+    let s = load_test(addr, &[]).await;
+    assert_every_wait_was(&s, 200.0, "retry_from_field");
+    let c = &s.counters;
+    assert_eq!(c.identity_id_sequence, USERS, "{c:?}");
+    assert_eq!((c.resumed_ok, c.restarted), (0, 0), "{c:?}");
+    // Each user's last reconnection may be cut by the deadline before its first event.
+    assert!(
+        c.resumed_wrong <= c.reconnects && c.resumed_wrong + USERS >= c.reconnects,
+        "{} wrong of {} reconnections",
+        c.resumed_wrong,
+        c.reconnects
+    );
+    // Three ids again per wrong resume, less what the deadline cut from the last ones.
+    assert!(
+        c.duplicated <= 3 * c.resumed_wrong && c.duplicated + 2 * USERS >= 3 * c.resumed_wrong,
+        "{c:?}"
+    );
+    assert!(!s.is_clean());
 }

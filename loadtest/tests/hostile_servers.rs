@@ -525,6 +525,17 @@ async fn a_503_with_retry_after_is_waited_out() {
     })
     .await;
     assert!(outcome.counter("failed_status") >= USERS);
+    // The wait after each stream is its `retry: 100`; every wait after a 503 is the 1 s
+    // Retry-After asked, which comes before the stream's hint.
+    let hint = &outcome.summary["latencies"]["retry_hint"];
+    assert_eq!(outcome.counter("retry_from_field"), USERS, "{hint}");
+    assert_eq!(
+        hint["count"].as_u64().unwrap(),
+        USERS + outcome.counter("retry_after"),
+        "{hint}"
+    );
+    let max_ms = hint["max_ms"].as_f64().unwrap();
+    assert!((max_ms - 1000.0).abs() <= 1.0, "{hint}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,27 @@ impl ClientOptions {
         }
     }
 
+    /// The delay before the next reconnection, and what asked for it: the `Retry-After` of
+    /// the last answer first, then the stream's last `retry:` field, then the default; always
+    /// within the retry bounds. The one place the delay is decided.
+    #[must_use]
+    pub fn plan_retry(
+        &self,
+        retry_after: Option<Duration>,
+        retry_field_ms: Option<u64>,
+    ) -> (Duration, Asked) {
+        let asked = match (retry_after, retry_field_ms) {
+            (Some(delay), _) => Asked::RetryAfter(delay),
+            (None, Some(ms)) => Asked::RetryField(Duration::from_millis(ms)),
+            (None, None) => Asked::Nothing,
+        };
+        let wanted = match asked {
+            Asked::RetryAfter(delay) | Asked::RetryField(delay) => delay,
+            Asked::Nothing => self.default_retry,
+        };
+        (self.retry_bounds.clamp(wanted).0, asked)
+    }
+
     /// The same, sending `request`'s requests.
     #[must_use]
     pub fn with_request(self, request: Arc<RequestSpec>) -> Self {
@@ -214,16 +235,9 @@ impl EventSource {
                 Next::End(end) => break end,
                 Next::Reconnect => {}
             }
-            let asked = match (self.retry_after.take(), self.parser.retry_ms()) {
-                (Some(delay), _) => Asked::RetryAfter(delay),
-                (None, Some(ms)) => Asked::RetryField(Duration::from_millis(ms)),
-                (None, None) => Asked::Nothing,
-            };
-            let wanted = match asked {
-                Asked::RetryAfter(delay) | Asked::RetryField(delay) => delay,
-                Asked::Nothing => self.options.default_retry,
-            };
-            let (planned, _) = self.options.retry_bounds.clamp(wanted);
+            let (planned, asked) = self
+                .options
+                .plan_retry(self.retry_after.take(), self.parser.retry_ms());
             recorder.retrying(planned, asked);
             let started = Instant::now();
             if !stop.sleep(planned).await {
@@ -466,6 +480,71 @@ mod tests {
         assert!(!ok("text/plain"));
         assert!(!ok("text/event-streams"));
         assert!(!is_event_stream(None));
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// `--retry-ms 300`, and the default bounds (100 ms to 60 s).
+    fn options() -> ClientOptions {
+        ClientOptions::from_limits(
+            &Limits {
+                retry_ms: 300,
+                ..Limits::default()
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn the_retry_field_sets_the_delay() {
+        assert_eq!(
+            options().plan_retry(None, Some(200)),
+            (ms(200), Asked::RetryField(ms(200)))
+        );
+    }
+
+    #[test]
+    fn without_a_hint_the_delay_is_the_default() {
+        assert_eq!(options().plan_retry(None, None), (ms(300), Asked::Nothing));
+        let browser = ClientOptions::default().plan_retry(None, None);
+        assert_eq!(browser, (ms(3000), Asked::Nothing));
+    }
+
+    #[test]
+    fn retry_after_comes_before_the_retry_field() {
+        let secs = Duration::from_secs(2);
+        assert_eq!(
+            options().plan_retry(Some(secs), Some(200)),
+            (secs, Asked::RetryAfter(secs))
+        );
+        assert_eq!(
+            options().plan_retry(Some(secs), None),
+            (secs, Asked::RetryAfter(secs))
+        );
+    }
+
+    /// What was asked is kept beside the delay within bounds, so a clamp can be counted.
+    #[test]
+    fn a_delay_out_of_bounds_is_clamped_and_what_was_asked_kept() {
+        assert_eq!(
+            options().plan_retry(None, Some(0)),
+            (ms(100), Asked::RetryField(ms(0)))
+        );
+        let days = Duration::from_secs(1_000_000);
+        assert_eq!(
+            options().plan_retry(Some(days), None),
+            (Duration::from_secs(60), Asked::RetryAfter(days))
+        );
+        let below = ClientOptions::from_limits(
+            &Limits {
+                retry_ms: 10,
+                ..Limits::default()
+            },
+            None,
+        );
+        assert_eq!(below.plan_retry(None, None), (ms(100), Asked::Nothing));
     }
 
     #[test]

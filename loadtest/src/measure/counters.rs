@@ -161,6 +161,11 @@ counters! {
     identity_none,
     /// Redirects followed (301, 302, 303, 307, 308).
     redirects,
+    /// Reconnection waits planned from the server's `retry:` field (the last one it sent,
+    /// which holds until another comes).
+    retry_from_field,
+    /// Reconnection waits planned from `--retry-ms`: the server had sent no `retry:`.
+    retry_default,
     /// `503` or `429` answers with a `Retry-After` that the event source waited out
     /// (within the retry bounds) before it tried again.
     retry_after,

@@ -43,6 +43,9 @@ pub struct Histograms {
     pub lateness_steady: Histogram<u64>,
     /// End of a connection to the first event of the next one (the retry wait included).
     pub reconnect: Histogram<u64>,
+    /// The delay planned before each reconnection: what the server asked (`retry:` or
+    /// `Retry-After`) or the default, within the retry bounds.
+    pub retry_hint: Histogram<u64>,
     /// Reconnection wait actually waited minus the delay planned from the `retry:` hint.
     pub retry_overshoot: Histogram<u64>,
     /// `--llm`: the completions' figures, apart from the event sources'.
@@ -130,6 +133,7 @@ impl Default for Histograms {
             lateness: new_histogram(),
             lateness_steady: new_histogram(),
             reconnect: new_histogram(),
+            retry_hint: new_histogram(),
             retry_overshoot: new_histogram(),
             llm: LlmHistograms::default(),
         }
@@ -156,6 +160,7 @@ impl Histograms {
             ("lateness", &self.lateness),
             ("lateness_steady", &self.lateness_steady),
             ("reconnect", &self.reconnect),
+            ("retry_hint", &self.retry_hint),
             ("retry_overshoot", &self.retry_overshoot),
         ]
         .into_iter()
@@ -179,6 +184,7 @@ impl Histograms {
             ("lateness", &mut self.lateness),
             ("lateness_steady", &mut self.lateness_steady),
             ("reconnect", &mut self.reconnect),
+            ("retry_hint", &mut self.retry_hint),
             ("retry_overshoot", &mut self.retry_overshoot),
             ("llm_ttfb", &mut llm.ttfb),
             ("llm_ttft", &mut llm.ttft),

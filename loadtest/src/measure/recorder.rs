@@ -474,9 +474,14 @@ impl Recorder for UserRecorder {
                 self.counters.retry_after += 1;
                 self.counters.retry_clamped += u64::from(wanted != delay);
             }
-            Asked::RetryField(wanted) => self.counters.retry_clamped += u64::from(wanted != delay),
-            Asked::Nothing => {}
+            Asked::RetryField(wanted) => {
+                self.counters.retry_from_field += 1;
+                self.counters.retry_clamped += u64::from(wanted != delay);
+            }
+            Asked::Nothing => self.counters.retry_default += 1,
         }
+        self.metrics
+            .with_shard(|shard| record(&mut shard.histograms.retry_hint, delay));
     }
 
     fn waited(&mut self, planned: Duration, actual: Duration) {
@@ -593,6 +598,31 @@ mod tests {
         assert_eq!(c.closed_by_server, 1);
         assert_eq!(c.closed_without_retry_hint, 1);
         assert_eq!(c.stopped_at_deadline, 1);
+    }
+
+    #[test]
+    fn each_reconnection_wait_records_its_delay_and_what_asked_for_it() {
+        let (metrics, mut rec) = digits_recorder();
+        rec.retrying(ms(3000), Asked::Nothing);
+        rec.retrying(ms(200), Asked::RetryField(ms(200)));
+        rec.retrying(ms(100), Asked::RetryField(ms(0)));
+        rec.retrying(ms(2000), Asked::RetryAfter(ms(2000)));
+        rec.finish();
+        let (h, c) = metrics.merged();
+        assert_eq!(
+            (
+                c.retry_from_field,
+                c.retry_default,
+                c.retry_after,
+                c.retry_clamped
+            ),
+            (2, 1, 1, 1)
+        );
+        let hint = &h.retry_hint;
+        assert_eq!(hint.len(), 4);
+        assert!(hint.equivalent(hint.min(), 100_000), "{}", hint.min());
+        assert!(hint.equivalent(hint.value_at_quantile(0.5), 200_000));
+        assert!(hint.equivalent(hint.max(), 3_000_000), "{}", hint.max());
     }
 
     #[test]

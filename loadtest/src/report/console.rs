@@ -222,6 +222,7 @@ pub fn render(s: &Summary) -> String {
         histogram_row(&mut out, "lateness", &l.lateness);
         histogram_row(&mut out, "  when steady", &l.lateness_steady);
         histogram_row(&mut out, "reconnect", &l.reconnect);
+        histogram_row(&mut out, "retry hint", &l.retry_hint);
         histogram_row(&mut out, "retry overshoot", &l.retry_overshoot);
         &l.lateness
     };
@@ -232,10 +233,13 @@ pub fn render(s: &Summary) -> String {
         server_lateness_line(&mut out, server);
     }
     out.push('\n');
+    let llm = s.llm.is_some();
     counter_line(&mut out, c, Group::Connections);
+    if Group::Reconnection.shown(llm) {
+        counter_line(&mut out, c, Group::Reconnection);
+    }
     storm_line(&mut out, "attempts", &s.storm.attempts, s.storm.bin_ms);
     storm_line(&mut out, "opens", &s.storm.opens, s.storm.bin_ms);
-    let llm = s.llm.is_some();
     for group in [
         Group::Failures,
         Group::Events,
@@ -399,6 +403,48 @@ mod tests {
         assert_eq!(quiet.lines().count(), 1, "{quiet}");
     }
 
+    /// The hint's row sits under `reconnect`, and where it came from on the line after
+    /// `connections`; an `--llm` run, which never reconnects, shows neither.
+    #[test]
+    fn the_retry_hint_is_shown_beside_reconnect() {
+        let mut part = crate::report::part::tests::synthetic(1..=10, 1);
+        part.counters = Counters {
+            retry_from_field: 1234,
+            retry_default: 56,
+            ..Counters::default()
+        };
+        for _ in 0..3 {
+            part.histograms.retry_hint.record(200_000).unwrap();
+        }
+        let shown = part.histograms.retry_hint.highest_equivalent(200_000) as f64 / 1000.0;
+        let text = render(&part.summary());
+        let lines: Vec<&str> = text.lines().collect();
+        let at = |prefix: &str| {
+            lines
+                .iter()
+                .position(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix:?} in\n{text}"))
+        };
+        let row = at("  retry hint ");
+        assert_eq!(row, at("  reconnect ") + 1, "{text}");
+        let cells: Vec<&str> = lines[row].split_whitespace().collect();
+        assert_eq!(cells[2..4], ["3", &format!("{shown:.3}")], "{text}");
+        assert_eq!(
+            lines[at("  connections ") + 1],
+            "  reconnection    hint from server 1,234 | default (none sent) 56 | Retry-After waits 0 | delays kept in bounds 0"
+        );
+
+        part.llm = Some(crate::report::part::LlmSettings {
+            think_ms: 0,
+            request_timeout_secs: 10,
+        });
+        let text = render(&part.summary());
+        assert!(
+            !text.contains("retry hint") && !text.contains("hint from server"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn thousands_are_separated() {
         assert_eq!(thousands(0), "0");
@@ -458,7 +504,7 @@ mod tests {
         assert_eq!(
             out.lines().collect::<Vec<_>>(),
             [
-                "  connections     attempts 0 | opened 0 | reconnects 2 (resumed ok not checkable, wrong not checkable, restarted from the beginning 0) | redirects 0 | Retry-After waits 0 | delays kept in bounds 0",
+                "  connections     attempts 0 | opened 0 | reconnects 2 (resumed ok not checkable, wrong not checkable, restarted from the beginning 0) | redirects 0",
                 "  events          received 40 | expected not checkable | lost not checkable | duplicated not checkable | out of order not checkable | malformed 0 | invalid UTF-8 0 | early 0 | stalls 0 | without timestamp 0 | other names 0 {}",
             ]
         );
@@ -478,12 +524,13 @@ mod tests {
         assert_eq!(
             out.lines().collect::<Vec<_>>(),
             [
-                "  connections     attempts 2 | opened 3 | reconnects 25 (resumed ok 26, wrong 27, restarted from the beginning 36) | redirects 42 | Retry-After waits 43 | delays kept in bounds 44",
+                "  connections     attempts 2 | opened 3 | reconnects 25 (resumed ok 26, wrong 27, restarted from the beginning 36) | redirects 42",
+                "  reconnection    hint from server 43 | default (none sent) 44 | Retry-After waits 45 | delays kept in bounds 46",
                 "  failures        refused 4 (+5 during the planned restart) | timeout 6 | status 7 {503: 2} | content type 8 | unrequested encoding 9 | too many redirects 10 | other 11 {\"io: broken pipe\": 1} | read errors 12 {\"io: unexpected end of file\": 1} (body cut 13, framing 14) | idle timeouts 15 | event too large 16",
                 "  events          received 1,234,567 | expected 18 | lost 19 | duplicated 20 | out of order 21 | malformed 22 | invalid UTF-8 23 | early 24 | stalls 28 | without timestamp 37 | other names 38 {}",
                 "  endings         bye 29 | 204 30 | dropped by client 31 | closed by server 32 (no retry hint 33) | streaming at the end 34 | keep-alives 35",
                 "  identity        id sequence 39 | numeric data 40 | none 41",
-                "  llm requests    requests 45 | completed 46 | error event 47 | cut stream 48 | timed out 49 | not JSON 50 | output tokens 51 | without usage 52 | stopped at the deadline 53",
+                "  llm requests    requests 47 | completed 48 | error event 49 | cut stream 50 | timed out 51 | not JSON 52 | output tokens 53 | without usage 54 | stopped at the deadline 55",
             ]
         );
     }

@@ -8,13 +8,15 @@ use serde::ser::SerializeMap as _;
 use crate::measure::counters::Counters;
 use crate::report::thresholds::Thresholds;
 use Bound::{AtLeast, AtMost};
-use Group::{Connections, Endings, Events, Failures, Identity, Llm};
+use Group::{Connections, Endings, Events, Failures, Identity, Llm, Reconnection};
 
 /// A console line of counters, and the page's table of the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
     /// Attempts, opens and reconnections.
     Connections,
+    /// What each reconnection waited on: the server's hint, the default, and the bounds.
+    Reconnection,
     /// Failed attempts and broken streams, by cause.
     Failures,
     /// Events and what their ids say.
@@ -29,8 +31,9 @@ pub enum Group {
 
 impl Group {
     /// Every group, in the order shown.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Connections,
+        Self::Reconnection,
         Self::Failures,
         Self::Events,
         Self::Endings,
@@ -45,7 +48,7 @@ impl Group {
     pub fn shown(self, llm: bool) -> bool {
         match self {
             Self::Connections | Self::Failures => true,
-            Self::Events | Self::Endings | Self::Identity => !llm,
+            Self::Reconnection | Self::Events | Self::Endings | Self::Identity => !llm,
             Self::Llm => llm,
         }
     }
@@ -55,6 +58,7 @@ impl Group {
     pub fn name(self) -> &'static str {
         match self {
             Self::Connections => "connections",
+            Self::Reconnection => "reconnection",
             Self::Failures => "failures",
             Self::Events => "events",
             Self::Endings => "endings",
@@ -320,8 +324,10 @@ pub const COUNTERS: &[CounterSpec] = &[
     counter(field!(identity_numeric_data), "numeric data", Identity),
     counter(field!(identity_none), "none", Identity),
     counter(field!(redirects), "redirects", Connections),
-    counter(field!(retry_after), "Retry-After waits", Connections),
-    counter(field!(retry_clamped), "delays kept in bounds", Connections),
+    counter(field!(retry_from_field), "hint from server", Reconnection).separators(),
+    counter(field!(retry_default), "default (none sent)", Reconnection).separators(),
+    counter(field!(retry_after), "Retry-After waits", Reconnection),
+    counter(field!(retry_clamped), "delays kept in bounds", Reconnection),
     counter(field!(llm_requests), "requests", Llm),
     counter(field!(llm_completed), "completed", Llm),
     counter(field!(llm_error_events), "error event", Llm),

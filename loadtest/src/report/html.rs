@@ -338,6 +338,7 @@ fn latency_table(out: &mut String, s: &Summary) {
             &l.lateness_steady,
         ),
         ("reconnect", "reconnect", &l.reconnect),
+        ("retry hint", "retry_hint", &l.retry_hint),
         ("retry overshoot", "retry_overshoot", &l.retry_overshoot),
     ]
     .into_iter()

@@ -235,11 +235,25 @@ pub fn from_json(text: &str) -> anyhow::Result<Part> {
             .get_mut(name)
             .ok_or_else(|| anyhow!("unknown counter {name:?}"))? = *n;
     }
-    if let Some(missing) = Counters::NAMES
+    // A part of an older load test lacks what it did not measure: refused, since taking
+    // the figure as 0 would merge into a sum that is not the run's.
+    let missing: Vec<String> = Counters::NAMES
         .iter()
-        .find(|name| !file.counters.contains_key(**name))
-    {
-        bail!("counter {missing:?} is missing");
+        .filter(|name| !file.counters.contains_key(**name))
+        .map(|name| format!("counter {name:?}"))
+        .chain(
+            Histograms::default()
+                .all()
+                .filter(|(name, _)| !file.histograms.contains_key(*name))
+                .map(|(name, _)| format!("histogram {name:?}")),
+        )
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{} missing: written by another version of the load test, which did not measure \
+             them",
+            missing.join(", ")
+        );
     }
     let mut histograms = Histograms::default();
     for (name, text) in &file.histograms {
@@ -247,12 +261,6 @@ pub fn from_json(text: &str) -> anyhow::Result<Part> {
             .get_mut(name)
             .ok_or_else(|| anyhow!("unknown histogram {name:?}"))?;
         decode_histogram_into(text, h).with_context(|| format!("histogram {name}"))?;
-    }
-    if let Some((missing, _)) = Histograms::default()
-        .all()
-        .find(|(name, _)| !file.histograms.contains_key(*name))
-    {
-        bail!("histogram {missing:?} is missing");
     }
     let hiccups = file
         .hiccups
@@ -385,6 +393,49 @@ mod tests {
         assert_eq!(back.elapsed_secs.to_bits(), part.elapsed_secs.to_bits());
         // And a second trip gives the same text.
         assert_eq!(to_json(&back).unwrap(), to_json(&part).unwrap());
+    }
+
+    /// The reconnection delays planned (the retry hint) survive the file and add across
+    /// parts, sample for sample.
+    #[test]
+    fn the_retry_hint_round_trips_and_adds() {
+        let mut part = synthetic(1..=10, 1);
+        for ms in [200, 200, 3000] {
+            part.histograms.retry_hint.record(ms * 1000).unwrap();
+        }
+        let back = from_json(&to_json(&part).unwrap()).unwrap();
+        assert_eq!(back.histograms.retry_hint, part.histograms.retry_hint);
+        assert_eq!(
+            back.counters.retry_from_field,
+            part.counters.retry_from_field
+        );
+        let sum = Part::sum([part, back]).unwrap().histograms.retry_hint;
+        assert_eq!(sum.len(), 6);
+        assert!(sum.equivalent(sum.value_at_quantile(0.5), 200_000));
+        assert!(sum.equivalent(sum.max(), 3_000_000));
+    }
+
+    /// A part written before the retry hint was measured has neither its histogram nor its
+    /// counters: refused, naming what is missing, not merged as if there had been none.
+    #[test]
+    fn a_part_without_the_retry_hint_is_refused_naming_what_is_missing() {
+        let text = to_json(&synthetic(1..=10, 1)).unwrap();
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        old["histograms"]
+            .as_object_mut()
+            .unwrap()
+            .remove("retry_hint")
+            .unwrap();
+        let counters = old["counters"].as_object_mut().unwrap();
+        for name in ["retry_from_field", "retry_default"] {
+            counters.remove(name).unwrap();
+        }
+        let err = format!("{:#}", from_json(&old.to_string()).unwrap_err());
+        assert_eq!(
+            err,
+            "counter \"retry_from_field\", counter \"retry_default\", histogram \"retry_hint\" \
+             missing: written by another version of the load test, which did not measure them"
+        );
     }
 
     /// An `--llm` run's part keeps its histograms and settings, and two such parts add into

@@ -193,6 +193,8 @@ pub struct Latencies {
     pub lateness_steady: Percentiles,
     /// End of a connection to the first event of the next.
     pub reconnect: Percentiles,
+    /// The delay planned before each reconnection: the server's hint or the default.
+    pub retry_hint: Percentiles,
     /// Reconnection wait waited minus the delay planned from the hint.
     pub retry_overshoot: Percentiles,
 }
@@ -207,6 +209,7 @@ impl Latencies {
             lateness: Percentiles::of(&h.lateness),
             lateness_steady: Percentiles::of(&h.lateness_steady),
             reconnect: Percentiles::of(&h.reconnect),
+            retry_hint: Percentiles::of(&h.retry_hint),
             retry_overshoot: Percentiles::of(&h.retry_overshoot),
         }
     }
