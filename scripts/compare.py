@@ -5,16 +5,18 @@ Each server runs pinned to core 0 and the load test to core 1 (taskset), on loop
 Per server: a steady run (streams held, events/s delivered, lateness, the server's RSS per
 stream and CPU per 1,000 events, read from /proc through --server-pid), then a run in which
 the server is killed and started again (reconnect time, events lost across the restart), and,
-with --capacity, a capacity search (the highest offered events/s at lateness p99 < 20 ms).
+with --capacity, a capacity search (the highest offered events/s at lateness p99 < 20 ms) on
+the same URL, with more users at each step.
 The table goes to OUT/compare.md and OUT/compare.html, each run's summary JSON beside them.
 
 usage: scripts/compare.py [--smoke] [--users N] [--secs S] [--interval-ms MS] [--capacity]
                           [--setup] [--out DIR] [PEER ...]
 peers: sse-digits, lab-sse, axum-sse, node-digits, python-sse (default: all five)
 
---setup builds or installs each peer first (cargo, npm ci, a Python venv); without it a
-peer whose binary or dependencies are missing is reported as such and skipped. The load
-test and sse-digits are the release builds in target/release (cargo build --release).
+--setup builds or installs each peer first (peers/run --install: cargo, npm ci, a Python
+venv); without it a peer whose binary or dependencies are missing is reported as such and
+skipped. The load test and sse-digits are the release builds in target/release, or in
+$CARGO_TARGET_DIR/release when it is set (cargo build --release -p sse-digits -p loadtest).
 """
 
 import argparse
@@ -30,36 +32,52 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where cargo puts builds: $CARGO_TARGET_DIR (relative to where this runs, as cargo reads it)
+# or each workspace's own target/.
+CARGO_TARGET_DIR = os.environ.get("CARGO_TARGET_DIR")
+if CARGO_TARGET_DIR:
+    CARGO_TARGET_DIR = str(Path(CARGO_TARGET_DIR).resolve())
+    # The set-up commands run from ROOT: they must read the same folder.
+    os.environ["CARGO_TARGET_DIR"] = CARGO_TARGET_DIR
 PORT = 18090
 # A count no run reaches, so every stream lasts the whole run.
 COUNT = 1_000_000_000
 
 
+def release(workspace, binary):
+    """The path of a release build of `binary` from the cargo workspace at `workspace`."""
+    return str(Path(CARGO_TARGET_DIR or workspace / "target") / "release" / binary)
+
+
 def peer_table(interval_ms):
-    """How to set up, start and address each peer: (setup commands, argv, env, URL)."""
+    """How to set up, start and address each peer: (setup commands, argv, env, URL). The
+    peers in peers/ are set up by peers/run, which a user runs them with, and started here
+    directly, so that the pid started is the server's."""
     query = f"/digits?interval_ms={interval_ms}&count={COUNT}"
     peers = ROOT / "peers"
+
+    def setup(name):
+        return [[str(peers / "run"), "--install", name]]
+
     return {
         "sse-digits": {
             "setup": [["cargo", "build", "--release", "--bin", "sse-digits"]],
-            "argv": [str(ROOT / "target/release/sse-digits"), "--bind", f"127.0.0.1:{PORT}",
+            "argv": [release(ROOT, "sse-digits"), "--bind", f"127.0.0.1:{PORT}",
                      "--workers", "1"],
             "url": query,
         },
         "lab-sse": {
-            "setup": [["cargo", "build", "--release", "--manifest-path",
-                       str(peers / "lab-sse/Cargo.toml")]],
-            "argv": [str(peers / "lab-sse/target/release/lab-sse"), f"127.0.0.1:{PORT}", "1"],
+            "setup": setup("lab-sse"),
+            "argv": [release(peers / "lab-sse", "lab-sse"), f"127.0.0.1:{PORT}", "1"],
             "url": query,
         },
         "axum-sse": {
-            "setup": [["cargo", "build", "--release", "--manifest-path",
-                       str(peers / "axum-sse/Cargo.toml")]],
-            "argv": [str(peers / "axum-sse/target/release/axum-sse"), f"127.0.0.1:{PORT}", "1"],
+            "setup": setup("axum-sse"),
+            "argv": [release(peers / "axum-sse", "axum-sse"), f"127.0.0.1:{PORT}", "1"],
             "url": query,
         },
         "node-digits": {
-            "setup": [["npm", "ci", "--prefix", str(peers / "node-digits")]],
+            "setup": setup("node-digits"),
             "argv": ["node", str(peers / "node-digits/server.js"), "127.0.0.1", str(PORT)],
             # The classic demo answers only the exact URL; its schedule comes from the env.
             "env": {"INTERVAL_MS": str(interval_ms), "COUNT": str(COUNT)},
@@ -67,9 +85,7 @@ def peer_table(interval_ms):
             "needs": peers / "node-digits/node_modules",
         },
         "python-sse": {
-            "setup": [[sys.executable, "-m", "venv", str(peers / "python-sse/.venv")],
-                      [str(peers / "python-sse/.venv/bin/pip"), "install", "-q", "-r",
-                       str(peers / "python-sse/requirements.txt")]],
+            "setup": setup("python-sse"),
             "argv": [str(peers / "python-sse/.venv/bin/python"),
                      str(peers / "python-sse/server.py"), "127.0.0.1", str(PORT)],
             "url": query,
@@ -122,10 +138,8 @@ def stop_server(process, sig=signal.SIGTERM):
 
 
 def loadtest(args, url, extra, json_path, server_pid):
-    # `--url URL` sends the URL as given; None: `--host`, the load test's own digits query.
-    target = (["--url", f"http://127.0.0.1:{PORT}{url}"] if url is not None
-              else ["--host", f"http://127.0.0.1:{PORT}"])
-    argv = ["taskset", "-c", "1", str(args.loadtest), *target,
+    # `--url URL` sends the URL as given; --interval-ms is the peer's schedule.
+    argv = ["taskset", "-c", "1", str(args.loadtest), "--url", f"http://127.0.0.1:{PORT}{url}",
             "--interval-ms", str(args.interval_ms), "--progress-secs", "0",
             "--summary-json", str(json_path), "--server-pid", str(server_pid), *extra]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -171,17 +185,20 @@ def restart(args, name, peer, out):
 
 
 def capacity(args, name, peer, out):
-    """The capacity search runs in the load test's sse-digits mode (`--host`, with its own
-    `?interval_ms=` query), which every peer but the exact-URL Node demo accepts."""
-    if "?" not in peer["url"]:
-        return "needs query parameters"
+    """The capacity search on the peer's URL, as the steady run asks for it: each step more
+    users at the one interval (--interval-ms, which every peer was started with)."""
     server = start_server(peer)
     try:
-        run = loadtest(args, None, ["--find-capacity", "--capacity-p99-ms", "20",
-                                           "-r", str(args.rate), "-t", f"{args.secs}s"],
+        run = loadtest(args, peer["url"], ["--find-capacity", "--capacity-p99-ms", "20",
+                                          "-r", str(args.rate), "-t", f"{args.secs}s"],
                        out / f"{name}-capacity.json", server.pid)
         report = finish(run, out / f"{name}-capacity.json", out / f"{name}-capacity.log")
-        return report.get("capacity_events_per_sec")
+        found = report.get("capacity_events_per_sec")
+        if found is None:
+            # Not a missing figure: every step failed, so the capacity is below the lowest.
+            lowest = min(step["offered_events_per_sec"] for step in report["steps"])
+            return f"< {lowest:,.0f} (no step passed)"
+        return found
     finally:
         stop_server(server)
 
@@ -303,7 +320,7 @@ def main():
                         help="a small, quick version: 200 streams, 8 s")
     parser.add_argument("--setup", action="store_true", help="build or install each peer")
     parser.add_argument("--out", type=Path, default=ROOT / "target/compare")
-    parser.add_argument("--loadtest", type=Path, default=ROOT / "target/release/loadtest")
+    parser.add_argument("--loadtest", type=Path, default=Path(release(ROOT, "loadtest")))
     parser.add_argument("--strict", action="store_true",
                         help="exit non-zero if a peer is missing, a run fails, or a steady run "
                              "is not clean (a stream not open, an event lost or malformed)")

@@ -1,6 +1,7 @@
 //! The capacity search: runs of rising offered events/s (more users at one interval), each
 //! judged on lateness p99 and cleanliness; the answer is the highest rate that passed. The
-//! decisions are [`search`]'s; this runs the steps they ask for.
+//! decisions are [`search`]'s; this runs the steps they ask for. Each step targets what a
+//! single run would (the embedded server, `--host` or `--url`); only the users change.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -13,7 +14,8 @@ use crate::run::options::Options;
 use crate::run::runner::run;
 use crate::run::search::{self, Next, Search, Stopped, Tried};
 
-/// Pause between steps against an external server, so the previous step's sockets close.
+/// Pause between steps against an external server (`--host` or `--url`), so the previous
+/// step's sockets close.
 const BETWEEN_STEPS: Duration = Duration::from_secs(2);
 
 /// One step of the search.
@@ -86,16 +88,18 @@ fn step_of(summary: &Summary, bound_p99_ms: f64) -> CapacityStep {
 /// last pass and the first failure (see [`search`] for each decision).
 ///
 /// # Errors
-/// When the first step cannot run (see [`run`]); a later step that cannot run ends the
-/// search with the reason.
+/// Before any step, when the events/s each user is offered is unknown (`--url` without
+/// `--interval-ms`); when the first step cannot run (see [`run`]). A later step that cannot
+/// run ends the search with the reason.
 pub async fn find_capacity(options: &Options) -> anyhow::Result<CapacityReport> {
     let sse = &options.sse;
+    let per_user = sse.events_per_user_per_sec().map_err(anyhow::Error::msg)?;
     let plan = Search {
         start: sse.capacity_start as f64,
         factor: sse.capacity_factor,
         rising_steps: sse.capacity_steps,
         refine_steps: sse.capacity_refine,
-        resolution: per_user(options),
+        resolution: per_user,
     };
     let mut report = CapacityReport {
         bound_p99_ms: sse.capacity_p99_ms,
@@ -121,7 +125,7 @@ pub async fn find_capacity(options: &Options) -> anyhow::Result<CapacityReport> 
                 return Ok(report);
             }
         };
-        let result = match step(options, rate, report.steps.len()).await {
+        let result = match step(options, per_user, rate, report.steps.len()).await {
             Ok(result) => result,
             Err(e) if report.steps.is_empty() => return Err(e),
             Err(e) => {
@@ -140,23 +144,24 @@ pub async fn find_capacity(options: &Options) -> anyhow::Result<CapacityReport> 
     }
 }
 
-/// Events per second of one user.
-fn per_user(options: &Options) -> f64 {
-    1000.0 / options.sse.interval_ms().max(1) as f64
-}
-
-/// Runs the step after `done` steps, at `rate`.
+/// Runs the step after `done` steps, at `rate`, with users offered `per_user` events/s
+/// each.
 ///
 /// # Errors
 /// When the run cannot start or fails (see [`run`]).
-async fn step(options: &Options, rate: f64, done: usize) -> anyhow::Result<CapacityStep> {
-    let per_user = per_user(options);
+async fn step(
+    options: &Options,
+    per_user: f64,
+    rate: f64,
+    done: usize,
+) -> anyhow::Result<CapacityStep> {
     let users = (rate / per_user).ceil().max(1.0) as usize;
     let mut step_options = options.clone();
     step_options.goose.users = Some(users);
     step_options.goose.no_print_metrics = true;
     step_options.sse.outputs.summary_json = None;
-    if done > 0 && options.goose.host.is_some() {
+    let external = options.goose.host.is_some() || options.sse.url.is_some();
+    if done > 0 && external {
         tokio::time::sleep(BETWEEN_STEPS).await;
     }
     eprintln!(

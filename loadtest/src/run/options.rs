@@ -31,6 +31,10 @@ pub const DEFAULT_RUN_TIME: &str = "30s";
 /// far from what the clock can add without overflowing.
 pub const MAX_LLM_WAIT_SECS: u64 = 24 * 3600;
 
+/// Why `--find-capacity --url` without `--interval-ms` is refused.
+const CAPACITY_NEEDS_INTERVAL: &str = "--find-capacity with --url needs --interval-ms, the \
+    interval of the server's stream, to know the events/s each user is offered";
+
 /// Load test for SSE servers: each goose user is one browser-like EventSource.
 ///
 /// Any SSE server: --url URL (sent exactly as given). sse-digits: without --host, the server
@@ -83,15 +87,15 @@ impl Options {
 #[command(next_help_heading = "SSE load test")]
 pub struct SseOptions {
     /// Any SSE server: the stream's full URL, requested exactly as given (no parameters
-    /// added). Not with --host, --path, --count, --max-secs, the embedded server's options
-    /// or --find-capacity.
+    /// added). Not with --host, --path, --count, --max-secs or the embedded server's
+    /// options; with --find-capacity, give the stream's --interval-ms.
     #[arg(
         long,
         value_name = "URL",
         value_parser = parse_url,
         conflicts_with_all = [
             "host", "path", "count", "max_secs", "restart_at", "restart_down_ms",
-            "server_retry_ms", "server_drain_ms", "server_workers", "find_capacity",
+            "server_retry_ms", "server_drain_ms", "server_workers",
         ]
     )]
     pub url: Option<Url>,
@@ -100,11 +104,11 @@ pub struct SseOptions {
     /// --body asking for "stream": true, as OpenAI-compatible APIs take it) until the run
     /// ends, and each answer is read as a token stream ending at `data: [DONE]`: time to
     /// first token, inter-token and inter-event latency, tokens/s. Needs --url and
-    /// --method POST (a GET is refused).
+    /// --method POST (a GET is refused). Not with --find-capacity.
     #[arg(
         long,
         requires = "url",
-        conflicts_with_all = ["drop_after", "interval_ms", "timestamp_field"]
+        conflicts_with_all = ["drop_after", "interval_ms", "timestamp_field", "find_capacity"]
     )]
     pub llm: bool,
 
@@ -138,7 +142,8 @@ pub struct SseOptions {
     /// The schedule lateness is measured against: events this many ms apart, anchored at each
     /// connection's first event. sse-digits: asked of the server with `interval_ms` (default
     /// 100). With --url: give it when the server's interval is known; without it (and without
-    /// --timestamp-field) lateness is not measured, only gaps.
+    /// --timestamp-field) lateness is not measured, only gaps. --find-capacity with --url
+    /// needs it: each user is offered one event per interval.
     #[arg(long, value_name = "MS")]
     pub interval_ms: Option<u64>,
 
@@ -237,7 +242,8 @@ pub struct SseOptions {
 
     /// Search for capacity: run steps of rising offered events/s (more users at the same
     /// interval) and report the highest rate whose lateness p99 stays under
-    /// --capacity-p99-ms with no errors and no loss. Each step runs for -t.
+    /// --capacity-p99-ms with no errors and no loss. Each step runs for -t. Against the
+    /// embedded server, --host or --url (every step the same URL; give its --interval-ms).
     #[arg(long)]
     pub find_capacity: bool,
 
@@ -286,6 +292,19 @@ pub struct SseOptions {
 }
 
 impl SseOptions {
+    /// The events/s each user is offered, which the capacity search multiplies by its
+    /// users: one event per interval (sse-digits' 100 ms when no --interval-ms is given).
+    ///
+    /// # Errors
+    /// With --url and no --interval-ms: the server's rate is unknown, so no step could say
+    /// what it offered.
+    pub fn events_per_user_per_sec(&self) -> Result<f64, String> {
+        if self.url.is_some() && self.interval_ms.is_none() {
+            return Err(CAPACITY_NEEDS_INTERVAL.to_owned());
+        }
+        Ok(1000.0 / self.interval_ms().max(1) as f64)
+    }
+
     /// The schedule's interval in ms: as given, else sse-digits' 100, and 0 (no schedule)
     /// for a --url stream.
     #[must_use]
@@ -485,7 +504,6 @@ mod tests {
             &["--max-secs", "3"],
             &["--restart-at", "1"],
             &["--server-retry-ms", "100"],
-            &["--find-capacity"],
             &["--interval-ms", "100", "--timestamp-field", "ts"],
         ] {
             let mut args = vec!["loadtest", "--url", "http://127.0.0.1:1/s"];
@@ -496,6 +514,38 @@ mod tests {
         assert!(Options::try_parse_from(["loadtest", "--url", "https://h/s"]).is_ok());
         assert!(Options::try_parse_from(["loadtest", "--url", "ftp://h/s"]).is_err());
         assert!(Options::try_parse_from(["loadtest", "--url", "/digits"]).is_err());
+    }
+
+    #[test]
+    fn a_capacity_search_against_a_url_needs_its_interval() {
+        let url = [
+            "loadtest",
+            "--url",
+            "http://127.0.0.1:1/s",
+            "--find-capacity",
+        ];
+        let o = Options::try_parse_from(url.iter().chain(&["--interval-ms", "250"])).unwrap();
+        assert!(o.sse.find_capacity);
+        assert_eq!(o.sse.events_per_user_per_sec(), Ok(4.0));
+        assert_eq!(o.sse.path_and_query(), "http://127.0.0.1:1/s");
+
+        let o = Options::try_parse_from(url).unwrap();
+        assert_eq!(
+            o.sse.events_per_user_per_sec(),
+            Err(
+                "--find-capacity with --url needs --interval-ms, the interval of the \
+                 server's stream, to know the events/s each user is offered"
+                    .to_owned()
+            )
+        );
+        // Against sse-digits the interval is the load test's to choose.
+        let o = Options::try_parse_from(["loadtest", "--find-capacity"]).unwrap();
+        assert_eq!(o.sse.events_per_user_per_sec(), Ok(10.0));
+        // Flags that cannot go with a search stay refused.
+        for extra in [&["--llm"][..], &["--processes", "2"], &["-H", "http://h:1"]] {
+            let args = url.iter().chain(&["--interval-ms", "100"]).chain(extra);
+            assert!(Options::try_parse_from(args).is_err(), "{extra:?}");
+        }
     }
 
     #[test]
