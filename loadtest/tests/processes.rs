@@ -3,12 +3,18 @@
 //! with one `--start-at` and added by `loadtest merge`, and the refusals. The load test runs
 //! as its own binary, as an operator runs it, since `--processes` starts copies of it.
 
-use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use sse_digits::config::Config;
 use sse_digits::startup::Application;
+
+#[path = "support/binary.rs"]
+mod binary;
+use binary::{json, loadtest};
+
+/// A hang guard only: each run here takes a few seconds.
+const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Users in every run (2 × 500 when split), and the events each is sent per second (a
 /// 500 ms interval).
@@ -17,28 +23,6 @@ const EVENTS_PER_USER_PER_SEC: u64 = 2;
 /// `-t` in seconds, and the ramp (`-u N -r N`: one second).
 const RUN_SECS: u64 = 3;
 const RAMP_SECS: u64 = 1;
-
-/// The load test's binary run with `args`, its output printed for a failing test to show.
-async fn loadtest(args: &[&str]) -> std::process::Output {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
-        .args(args)
-        .output()
-        .await
-        .expect("the loadtest binary starts");
-    println!(
-        "loadtest {args:?}: {}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{} not written: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
 
 fn counter(summary: &Value, key: &str) -> u64 {
     summary["counters"][key]
@@ -127,7 +111,7 @@ async fn two_processes_give_one_result_like_one_process() {
         .map(String::from),
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = loadtest(&args).await;
+    let out = loadtest(&args, TIMEOUT).await;
     assert!(out.status.success());
     let two = json(&dir.path().join("two.json"));
     assert_whole_run(&two);
@@ -141,7 +125,7 @@ async fn two_processes_give_one_result_like_one_process() {
     let mut args = small_run(&host, USERS);
     args.extend(["--summary-json".into(), at("one.json")]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(loadtest(&args).await.status.success());
+    assert!(loadtest(&args, TIMEOUT).await.status.success());
     let one = json(&dir.path().join("one.json"));
     assert_whole_run(&one);
     assert!(one.get("load_generators").is_none(), "{one}");
@@ -155,12 +139,15 @@ async fn two_processes_give_one_result_like_one_process() {
     );
 
     // The parent's own part, merged alone, gives the parent's counters.
-    let out = loadtest(&[
-        "merge",
-        &at("two.part.json"),
-        "--summary-json",
-        &at("again.json"),
-    ])
+    let out = loadtest(
+        &[
+            "merge",
+            &at("two.part.json"),
+            "--summary-json",
+            &at("again.json"),
+        ],
+        TIMEOUT,
+    )
     .await;
     assert!(out.status.success());
     assert_eq!(
@@ -194,17 +181,20 @@ async fn two_processes_give_one_result_like_one_process() {
         a.iter().map(String::as_str).collect(),
         b.iter().map(String::as_str).collect(),
     );
-    let (out_a, out_b) = tokio::join!(loadtest(&a), loadtest(&b));
+    let (out_a, out_b) = tokio::join!(loadtest(&a, TIMEOUT), loadtest(&b, TIMEOUT));
     assert!(out_a.status.success() && out_b.status.success());
-    let out = loadtest(&[
-        "merge",
-        &at("m1.part.json"),
-        &at("m2.part.json"),
-        "--summary-json",
-        &at("merged.json"),
-        "--report-dir",
-        &at("merged-report"),
-    ])
+    let out = loadtest(
+        &[
+            "merge",
+            &at("m1.part.json"),
+            &at("m2.part.json"),
+            "--summary-json",
+            &at("merged.json"),
+            "--report-dir",
+            &at("merged-report"),
+        ],
+        TIMEOUT,
+    )
     .await;
     assert!(out.status.success());
     let merged = json(&dir.path().join("merged.json"));
@@ -247,7 +237,7 @@ async fn a_damaged_part_is_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.part.json");
     std::fs::write(&path, "{\"format\": \"loadtest-part/1\", \"target\": ").unwrap();
-    let out = loadtest(&["merge", &path.display().to_string()]).await;
+    let out = loadtest(&["merge", &path.display().to_string()], TIMEOUT).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broken.part.json"), "{stderr}");

@@ -4,13 +4,15 @@
 //! every request line, so a search that ignored `--url` (and ran the embedded server) or
 //! changed the URL would be seen.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "support/binary.rs"]
+mod binary;
+use binary::{json, loadtest};
 
 /// The stream's path and query: nothing the load test's sse-digits mode would ask for.
 const STREAM: &str = "/feed?topic=digits";
@@ -81,33 +83,6 @@ async fn serve(mut socket: TcpStream, seen: Seen) {
     }
 }
 
-/// The load test's binary with `args`; its output printed for a failing test to show.
-async fn loadtest(args: &[&str]) -> std::process::Output {
-    let output = tokio::time::timeout(
-        TIMEOUT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the load test ended")
-    .expect("the loadtest binary starts");
-    println!(
-        "loadtest {args:?}: {}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{} not written: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
 /// Two rising steps (2 then 4 users at 10 events/s each) against the URL: each step's
 /// users and offered rate, and the capacity in the JSON. The p99 bound is a minute, which
 /// no two-second step can reach, so both steps pass on any machine unless a run is unclean.
@@ -117,32 +92,35 @@ async fn the_search_runs_its_steps_against_the_url() {
     let dir = tempfile::tempdir().unwrap();
     let json_path = dir.path().join("capacity.json");
     let interval = INTERVAL_MS.to_string();
-    let output = loadtest(&[
-        "--url",
-        &url,
-        "--interval-ms",
-        &interval,
-        "--find-capacity",
-        "--capacity-start",
-        "20",
-        "--capacity-factor",
-        "2",
-        "--capacity-steps",
-        "2",
-        "--capacity-refine",
-        "0",
-        "--capacity-p99-ms",
-        "60000",
-        "-r",
-        "100",
-        "-t",
-        "2s",
-        "-q",
-        "--progress-secs",
-        "0",
-        "--summary-json",
-        json_path.to_str().unwrap(),
-    ])
+    let output = loadtest(
+        &[
+            "--url",
+            &url,
+            "--interval-ms",
+            &interval,
+            "--find-capacity",
+            "--capacity-start",
+            "20",
+            "--capacity-factor",
+            "2",
+            "--capacity-steps",
+            "2",
+            "--capacity-refine",
+            "0",
+            "--capacity-p99-ms",
+            "60000",
+            "-r",
+            "100",
+            "-t",
+            "2s",
+            "-q",
+            "--progress-secs",
+            "0",
+            "--summary-json",
+            json_path.to_str().unwrap(),
+        ],
+        TIMEOUT,
+    )
     .await;
     assert!(output.status.success());
 
@@ -184,7 +162,7 @@ async fn the_search_runs_its_steps_against_the_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_interval_the_search_is_refused_before_it_runs() {
     let (url, seen) = numeric_data_server().await;
-    let output = loadtest(&["--url", &url, "--find-capacity", "-t", "2s"]).await;
+    let output = loadtest(&["--url", &url, "--find-capacity", "-t", "2s"], TIMEOUT).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
