@@ -107,12 +107,22 @@ async fn two_processes_give_one_result_like_one_process() {
             &at("two.part.json"),
             "--gate-max-lost",
             "0",
+            "--progress-secs",
+            "1",
         ]
         .map(String::from),
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = loadtest(&args, TIMEOUT).await;
     assert!(out.status.success());
+    // One progress line for both processes, over the whole run's users.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with('[') && l.contains(&format!("/{USERS} |"))),
+        "{stderr}"
+    );
     let two = json(&dir.path().join("two.json"));
     assert_whole_run(&two);
     assert_eq!(two["load_generators"].as_array().map(Vec::len), Some(2));

@@ -15,7 +15,7 @@ use crate::report::llm::{latency_rows, rates_line, NOT_MEASURED};
 use crate::report::summary::{HiccupSummary, Percentiles, ProcessUsage, Summary};
 
 /// What the progress line shows.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// Time since the run started.
     pub elapsed: Duration,
@@ -33,6 +33,31 @@ pub struct Progress {
     pub errors: u64,
     /// Ids lost so far (known when their event sources finish).
     pub lost: u64,
+}
+
+impl Progress {
+    /// The line of processes side by side (`--processes`), from the last line each one
+    /// reported: counts and rates summed, the clock the furthest along. `users` is the whole
+    /// run's, so a process yet to report shows as streams not open. `None` before any
+    /// process has reported.
+    #[must_use]
+    pub fn of_processes(lines: &[Self], users: usize) -> Option<Self> {
+        let first = lines.first()?;
+        Some(
+            lines[1..]
+                .iter()
+                .fold(Self { users, ..*first }, |sum, line| Self {
+                    elapsed: sum.elapsed.max(line.elapsed),
+                    total: sum.total.max(line.total),
+                    open_streams: sum.open_streams + line.open_streams,
+                    users,
+                    events_per_sec: sum.events_per_sec + line.events_per_sec,
+                    events: sum.events + line.events,
+                    errors: sum.errors + line.errors,
+                    lost: sum.lost + line.lost,
+                }),
+        )
+    }
 }
 
 impl std::fmt::Display for Progress {
@@ -470,6 +495,38 @@ mod tests {
             line,
             "[  12.3s / 33s] streams    998/1000 |     9,980 events/s | events     119,760 | errors 2 | lost 0"
         );
+    }
+
+    #[test]
+    fn processes_side_by_side_show_one_line_of_sums() {
+        let line = |secs: u64, open: i64, events: u64, errors: u64| Progress {
+            elapsed: Duration::from_secs(secs),
+            total: Duration::from_secs(33),
+            open_streams: open,
+            users: 500,
+            events_per_sec: 1_000.0,
+            events,
+            errors,
+            lost: 1,
+        };
+        assert_eq!(Progress::of_processes(&[], 1000), None);
+        let both = Progress::of_processes(&[line(12, 500, 100, 0), line(11, 498, 90, 2)], 1000);
+        assert_eq!(
+            both,
+            Some(Progress {
+                elapsed: Duration::from_secs(12),
+                total: Duration::from_secs(33),
+                open_streams: 998,
+                users: 1000,
+                events_per_sec: 2_000.0,
+                events: 190,
+                errors: 2,
+                lost: 2,
+            })
+        );
+        // One process yet to report: the whole run's users, half of them not open.
+        let one = Progress::of_processes(&[line(1, 500, 10, 0)], 1000).unwrap();
+        assert_eq!((one.open_streams, one.users), (500, 1000));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! peaks the summary reports (open streams, RSS, the steady window), samples the live
 //! figures into the [`Timeline`] and prints the progress line.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +39,8 @@ pub(crate) struct MonitorArgs {
     pub(crate) users: usize,
     /// Progress line period; zero for none.
     pub(crate) progress_every: Duration,
+    /// Where to keep the progress line's figures instead of printing it (`--processes`).
+    pub(crate) progress_file: Option<PathBuf>,
     /// An external server whose RSS peak to track.
     pub(crate) server_pid: Option<u32>,
     /// The server's base URL, to read its own lateness histogram from `/metrics`.
@@ -177,7 +180,10 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
                 errors: live.errors.load(Ordering::Relaxed),
                 lost: live.lost.load(Ordering::Relaxed),
             };
-            eprintln!("{line}");
+            match &args.progress_file {
+                Some(path) => keep_progress(path, &line),
+                None => eprintln!("{line}"),
+            }
             last_print = (Instant::now(), events);
         }
     }
@@ -195,6 +201,20 @@ pub(crate) async fn monitor(args: MonitorArgs, mut done: oneshot::Receiver<()>) 
         .as_ref()
         .and_then(ServerLateness::from_window);
     peaks
+}
+
+/// Replaces `path`'s figures with `line`'s, whole or not at all (written aside, then
+/// renamed), so the process reading it never sees half a line. A failed write loses one
+/// progress line, not the run, and says so.
+pub(crate) fn keep_progress(path: &Path, line: &Progress) {
+    let aside = path.with_extension("tmp");
+    let written = serde_json::to_vec(line)
+        .map_err(std::io::Error::other)
+        .and_then(|json| std::fs::write(&aside, json))
+        .and_then(|()| std::fs::rename(&aside, path));
+    if let Err(e) = written {
+        eprintln!("progress not written to {}: {e}", path.display());
+    }
 }
 
 /// The run's counters at one tick with every user's stream open.

@@ -236,6 +236,11 @@ pub struct SseOptions {
     #[arg(long, default_value_t = 2, value_name = "SECS")]
     pub progress_secs: u64,
 
+    /// Instead of printing the progress line, keep its latest figures in FILE as JSON: how a
+    /// process started by --processes shows its progress to the one that started it.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub progress_file: Option<PathBuf>,
+
     /// The files to write: JSON summary, percentile files, interval log, HTML report.
     #[command(flatten)]
     pub outputs: OutputFiles,

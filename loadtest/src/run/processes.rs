@@ -7,13 +7,14 @@
 
 use std::ffi::OsString;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context as _};
 
 use crate::probe::procstat;
+use crate::report::console::Progress;
 use crate::report::part::Part;
 use crate::report::part_file;
 use crate::run::options::{Options, DEFAULT_RATE, DEFAULT_USERS};
@@ -37,6 +38,7 @@ const PARENT_ONLY: &[&str] = &[
     "--part-file",
     "--start-at",
     "--gate",
+    "--progress-file",
 ];
 /// Goose's flag whose value is optional: each process would write the same file.
 const OPTIONAL_VALUE: &[&str] = &["--report-file"];
@@ -144,10 +146,16 @@ pub fn shares(options: &Options) -> Result<Vec<Share>, String> {
 
 /// One process's command line: this one's arguments (program name left out) without the
 /// flags only this process acts on, then the process's share, the common start, its part
-/// file and no progress line. A repeated option keeps its last value, so the share's `-u`
-/// and `-r` override the ones given.
+/// file, and the file it keeps its progress in (or no progress at all). A repeated option
+/// keeps its last value, so the share's `-u` and `-r` override the ones given.
 #[must_use]
-pub fn child_args(args: &[OsString], share: &Share, start_at: f64, part: &Path) -> Vec<OsString> {
+pub fn child_args(
+    args: &[OsString],
+    share: &Share,
+    start_at: f64,
+    part: &Path,
+    progress: Option<&Path>,
+) -> Vec<OsString> {
     let mut out: Vec<OsString> = Vec::new();
     let mut rest = args.iter().skip(1).peekable();
     while let Some(arg) = rest.next() {
@@ -186,7 +194,10 @@ pub fn child_args(args: &[OsString], share: &Share, start_at: f64, part: &Path) 
     }
     push("--start-at", format!("{start_at:.3}"));
     push("--part-file", part.display().to_string());
-    push("--progress-secs", "0".into());
+    match progress {
+        Some(file) => push("--progress-file", file.display().to_string()),
+        None => push("--progress-secs", "0".into()),
+    }
     out
 }
 
@@ -214,12 +225,21 @@ pub async fn run(options: &Options, args: Vec<OsString>) -> anyhow::Result<Part>
     let exe = std::env::current_exe().context("finding this program to start its copies")?;
     let dir = tempfile::tempdir().context("creating a folder for the processes' parts")?;
     let mut children: Vec<(usize, Child)> = Vec::with_capacity(n);
+    let progress_every = Duration::from_secs(options.sse.progress_secs);
+    let progress_file = |i: usize| dir.path().join(format!("progress-{i}.json"));
     for (i, share) in shares.iter().enumerate() {
         let part = dir.path().join(format!("part-{i}.json"));
+        let progress = (!progress_every.is_zero()).then(|| progress_file(i));
         let stdout = std::fs::File::create(dir.path().join(format!("{i}.out")))?;
         let stderr = std::fs::File::create(dir.path().join(format!("{i}.err")))?;
         let spawned = Command::new(&exe)
-            .args(child_args(&args, share, start_at, &part))
+            .args(child_args(
+                &args,
+                share,
+                start_at,
+                &part,
+                progress.as_deref(),
+            ))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -246,16 +266,60 @@ pub async fn run(options: &Options, args: Vec<OsString>) -> anyhow::Result<Part>
             .collect::<Vec<_>>()
             .join("/"),
     );
-    wait_all(&mut children, dir.path(), n).await?;
+    let users = shares.iter().map(|s| s.users).sum();
+    let progress = (!progress_every.is_zero()).then(|| ProgressOfAll {
+        every: progress_every,
+        files: (0..n).map(progress_file).collect(),
+        users,
+    });
+    wait_all(&mut children, dir.path(), n, progress.as_ref()).await?;
     let parts = (0..n)
         .map(|i| part_file::read(&dir.path().join(format!("part-{i}.json"))))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Part::sum(parts)
 }
 
-/// Waits for every process; the first that fails stops the others and fails the run.
-async fn wait_all(children: &mut Vec<(usize, Child)>, dir: &Path, n: usize) -> anyhow::Result<()> {
+/// The progress line of processes side by side, from the files they keep theirs in.
+struct ProgressOfAll {
+    every: Duration,
+    files: Vec<PathBuf>,
+    users: usize,
+}
+
+impl ProgressOfAll {
+    /// The processes' lines added into one; nothing until one has reported. A file not
+    /// written yet is a process that has not reported yet.
+    fn line(&self) -> Option<Progress> {
+        let lines: Vec<Progress> = self
+            .files
+            .iter()
+            .filter_map(|file| std::fs::read(file).ok())
+            .filter_map(|json| serde_json::from_slice(&json).ok())
+            .collect();
+        Progress::of_processes(&lines, self.users)
+    }
+}
+
+/// Waits for every process, printing their progress line if asked; the first that fails
+/// stops the others and fails the run.
+async fn wait_all(
+    children: &mut Vec<(usize, Child)>,
+    dir: &Path,
+    n: usize,
+    progress: Option<&ProgressOfAll>,
+) -> anyhow::Result<()> {
+    let mut last_look = Instant::now();
+    let mut last_line: Option<Progress> = None;
     while !children.is_empty() {
+        if let Some(progress) = progress.filter(|p| last_look.elapsed() >= p.every) {
+            last_look = Instant::now();
+            // Once the processes stop reporting (their runs over, their summaries being
+            // written), the same line is not printed again.
+            if let Some(line) = progress.line().filter(|line| Some(*line) != last_line) {
+                eprintln!("{line}");
+                last_line = Some(line);
+            }
+        }
         let mut failed: Option<(usize, u32, ExitStatus)> = None;
         let mut k = 0;
         while k < children.len() {
@@ -403,6 +467,41 @@ mod tests {
     }
 
     #[test]
+    fn the_processes_progress_files_add_into_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..3)
+            .map(|i| dir.path().join(format!("progress-{i}.json")))
+            .collect();
+        let all = ProgressOfAll {
+            every: Duration::from_secs(1),
+            files: files.clone(),
+            users: 30,
+        };
+        assert_eq!(all.line(), None, "nothing reported yet");
+        let line = |open: i64, events: u64| Progress {
+            elapsed: Duration::from_secs(2),
+            total: Duration::from_secs(10),
+            open_streams: open,
+            users: 10,
+            events_per_sec: 50.0,
+            events,
+            errors: 0,
+            lost: 0,
+        };
+        crate::run::monitor::keep_progress(&files[0], &line(10, 100));
+        crate::run::monitor::keep_progress(&files[1], &line(4, 40));
+        // A later line replaces the earlier one; the third process has not reported.
+        crate::run::monitor::keep_progress(&files[1], &line(9, 90));
+        let sum = all.line().unwrap();
+        assert_eq!((sum.open_streams, sum.users, sum.events), (19, 30, 190));
+        assert!((sum.events_per_sec - 100.0).abs() < 1e-9);
+        assert!(
+            !files[1].with_extension("tmp").exists(),
+            "written aside, then renamed"
+        );
+    }
+
+    #[test]
     fn a_process_gets_the_run_without_the_parents_outputs() {
         let args = os(&[
             "loadtest",
@@ -428,7 +527,13 @@ mod tests {
             rate: Some("5".into()),
             source_addrs: None,
         };
-        let child = child_args(&args, &share, 1_700_000_000.25, Path::new("/tmp/p.json"));
+        let child = child_args(
+            &args,
+            &share,
+            1_700_000_000.25,
+            Path::new("/tmp/p.json"),
+            None,
+        );
         let child: Vec<String> = child
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
@@ -454,6 +559,29 @@ mod tests {
                 "0"
             ]
         );
+        // With a progress line: the file instead of silence, and the user's own file not
+        // passed on.
+        let mut with_file = args.clone();
+        with_file.extend(os(&["--progress-file", "mine.json"]));
+        let child: Vec<String> = child_args(
+            &with_file,
+            &share,
+            1_700_000_000.25,
+            Path::new("/tmp/p.json"),
+            Some(Path::new("/tmp/progress-0.json")),
+        )
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+        assert!(child.ends_with(&[
+            "--part-file".to_owned(),
+            "/tmp/p.json".to_owned(),
+            "--progress-file".to_owned(),
+            "/tmp/progress-0.json".to_owned()
+        ]));
+        assert!(!child
+            .iter()
+            .any(|a| a == "mine.json" || a == "--progress-secs"));
         // And it parses, the share's -u winning.
         let parsed =
             Options::try_parse_from(std::iter::once("loadtest".to_owned()).chain(child)).unwrap();

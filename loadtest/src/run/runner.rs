@@ -248,6 +248,7 @@ pub async fn run_part(options: Options) -> anyhow::Result<Part> {
             total,
             users: plan.users,
             progress_every: Duration::from_secs(sse.progress_secs),
+            progress_file: sse.progress_file.clone(),
             server_pid: sse.server_pid,
             server_url: host.clone(),
             scraper: scraper.clone(),
