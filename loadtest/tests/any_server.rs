@@ -15,6 +15,10 @@ use loadtest::{run, Options, Summary};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "common/request_head.rs"]
+mod request_head;
+use request_head::read_head;
+
 /// Goose keeps process-wide state (its killswitch, its log): one load test at a time.
 static GOOSE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -71,14 +75,9 @@ fn last_event_id(head: &[u8]) -> Option<u64> {
 }
 
 async fn serve(mut socket: TcpStream, stream: &(dyn Fn(Option<u64>) -> Stream + Send + Sync)) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
-            _ => return,
-        }
-    }
+    let Some(head) = read_head(&mut socket).await else {
+        return;
+    };
     if !head.starts_with(b"GET /digits HTTP/1.1\r\n") {
         let _ = socket
             .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
@@ -108,7 +107,7 @@ async fn serve(mut socket: TcpStream, stream: &(dyn Fn(Option<u64>) -> Stream + 
         }
     }
     if stream.hold {
-        let _ = tokio::time::timeout(HOLD_AT_MOST, socket.read(&mut buf)).await;
+        let _ = tokio::time::timeout(HOLD_AT_MOST, socket.read(&mut [0u8; 1024])).await;
     }
     let _ = socket.shutdown().await;
 }

@@ -16,6 +16,10 @@ use loadtest::{run, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "common/request_head.rs"]
+mod request_head;
+use request_head::read_head;
+
 /// Goose keeps process-wide state, and the RSS of one run must not include another's.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -71,13 +75,8 @@ async fn endless_server(endless: Endless) -> (SocketAddr, Arc<AtomicU64>) {
 /// Answers one request with the endless body until the client leaves (a write fails) or
 /// [`SERVE_AT_MOST`] has passed.
 async fn serve(mut socket: TcpStream, endless: Endless) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
-            _ => return,
-        }
+    if read_head(&mut socket).await.is_none() {
+        return;
     }
     let start = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
                  cache-control: no-cache\r\nconnection: close\r\n\r\ndata: ";

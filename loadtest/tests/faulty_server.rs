@@ -17,6 +17,10 @@ use loadtest::{run, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "common/request_head.rs"]
+mod request_head;
+use request_head::read_head;
+
 /// Goose keeps process-wide state (its killswitch, its log): one load test at a time.
 static GOOSE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -80,14 +84,9 @@ async fn faulty_server(
 }
 
 async fn serve(mut socket: TcpStream, respond: Arc<Respond>) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
-            _ => return,
-        }
-    }
+    let Some(head) = read_head(&mut socket).await else {
+        return;
+    };
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     let last_event_id = head
         .lines()
@@ -99,7 +98,7 @@ async fn serve(mut socket: TcpStream, respond: Arc<Respond>) {
     }
     if answer.hold {
         // Until the client closes (read returns 0 or fails), bounded.
-        let _ = tokio::time::timeout(HOLD_AT_MOST, socket.read(&mut buf)).await;
+        let _ = tokio::time::timeout(HOLD_AT_MOST, socket.read(&mut [0u8; 1024])).await;
     }
     let _ = socket.shutdown().await;
 }

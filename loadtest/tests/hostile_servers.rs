@@ -26,6 +26,10 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "common/request_head.rs"]
+mod request_head;
+use request_head::read_head;
+
 /// Goose keeps process-wide state, and one run's RSS must not include another's.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -98,14 +102,9 @@ async fn hostile_server(script: Script) -> (SocketAddr, Arc<AtomicU64>) {
 /// Answers one request with `script`; counts it unless it is the load test's look at
 /// `/metrics` (hostile servers answer that the same way, but it is no stream).
 async fn serve(mut socket: TcpStream, script: Script, served: Arc<AtomicU64>) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
-            _ => return,
-        }
-    }
+    let Some(head) = read_head(&mut socket).await else {
+        return;
+    };
     let head = String::from_utf8_lossy(&head);
     if !head.starts_with("GET /metrics ") {
         served.fetch_add(1, Ordering::Relaxed);
@@ -128,7 +127,7 @@ async fn serve(mut socket: TcpStream, script: Script, served: Arc<AtomicU64>) {
             }
             Hold => {
                 // Until the client closes (a read of 0) or the time is up.
-                let _ = tokio::time::timeout_at(until, socket.read(&mut buf)).await;
+                let _ = tokio::time::timeout_at(until, socket.read(&mut [0u8; 1024])).await;
                 false
             }
         };

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sse_digits::config::Config;
 use sse_digits::startup::Application;
 
-#[path = "support/binary.rs"]
+#[path = "common/binary.rs"]
 mod binary;
 use binary::{json, loadtest};
 

@@ -7,12 +7,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-#[path = "support/binary.rs"]
+#[path = "common/binary.rs"]
 mod binary;
 use binary::{json, loadtest};
+
+#[path = "common/request_head.rs"]
+mod request_head;
+use request_head::read_head;
 
 /// The stream's path and query: nothing the load test's sse-digits mode would ask for.
 const STREAM: &str = "/feed?topic=digits";
@@ -42,14 +46,9 @@ async fn numeric_data_server() -> (String, Seen) {
 }
 
 async fn serve(mut socket: TcpStream, seen: Seen) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
-            _ => return,
-        }
-    }
+    let Some(head) = read_head(&mut socket).await else {
+        return;
+    };
     let line = String::from_utf8_lossy(&head)
         .lines()
         .next()
